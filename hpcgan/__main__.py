@@ -1,0 +1,3 @@
+from hpcgan.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,132 @@
+"""`hpcgan shard`, `hpcgan phantom` and `hpcgan inspect`: parse, validate, hand off to hpcgan.data."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from hpcgan.cli.progress import console, progress_bar
+from hpcgan.data.formats import DEFAULT_FORMAT, EXTENSIONS
+from hpcgan.data.index import ShardSet
+from hpcgan.data.inspect import contact_sheet, summarise
+from hpcgan.data.phantom import write_phantom_shards
+from hpcgan.data.shard_images import SIZES, ShardOptions, parse_shard_size, shard_images
+from hpcgan.data.shard_writer import SKIPPED_NAME
+from hpcgan.data.sources import LAYOUTS
+from hpcgan.errors import UserError
+
+
+def add_common_shard_options(p: argparse.ArgumentParser, default_size: int) -> None:
+    p.add_argument("--size", type=int, default=default_size, help=f"output side in px, one of {SIZES}")
+    p.add_argument("--format", default=DEFAULT_FORMAT, choices=sorted(EXTENSIONS), help="stored image format")
+    p.add_argument("--shard-size", default="1000", help="max images per shard (1000) or bytes (500MB)")
+    p.add_argument("--val-fraction", type=float, default=0.0, help="fraction held out as 'val' where no split given")
+    p.add_argument("--workers", type=int, default=None, help="parallel processes (default: all cores)")
+    p.add_argument("--seed", type=int, default=0, help="shuffle seed")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("shard", help="shard a chest X-ray dataset into WebDataset tars")
+    p.add_argument("src", type=Path, help="dataset folder, or a CSV manifest path,label[,split]")
+    p.add_argument("out", type=Path, help="output folder for the shard set")
+    add_common_shard_options(p, 256)
+    p.add_argument("--layout", default="auto", choices=LAYOUTS, help="how SRC is organised")
+    p.add_argument("--classes", default=None, help="comma-separated classes to keep, in label order")
+    p.add_argument("--fit", default="crop", choices=("crop", "pad"), help="centre-crop or letterbox to square")
+    p.set_defaults(run=run_shard)
+
+    p = sub.add_parser("phantom", help="generate procedural chest radiograph phantoms as shards")
+    p.add_argument("out", type=Path)
+    p.add_argument("--n", type=int, default=1000, help="number of images")
+    add_common_shard_options(p, 256)
+    p.set_defaults(run=run_phantom)
+
+    p = sub.add_parser("inspect", help="counts, class balance and a contact sheet of a shard set")
+    p.add_argument("shards", type=Path)
+    p.add_argument("--per-class", type=int, default=8, help="samples per class on the contact sheet")
+    p.add_argument("--sheet", type=Path, default=None, help="contact sheet path (default SHARDS/contact_sheet.png)")
+    p.set_defaults(run=run_inspect)
+
+
+def _workers(args: argparse.Namespace) -> int:
+    import os
+
+    return args.workers if args.workers is not None else len(os.sched_getaffinity(0))
+
+
+def run_shard(args: argparse.Namespace) -> int:
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
+    options = ShardOptions(
+        size=args.size,
+        fit=args.fit,
+        format=args.format,
+        shard_size=args.shard_size,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        workers=_workers(args),
+    )
+    with progress_bar(f"sharding {args.src}") as (advance, set_total):
+        index = shard_images(args.src, args.out, options, args.layout, classes, progress=advance, on_total=set_total)
+    print_index_summary(args.out, index)
+    return 0
+
+
+def run_phantom(args: argparse.Namespace) -> int:
+    if args.n < 1:
+        raise UserError(f"--n {args.n}: expected at least 1")
+    options = ShardOptions(
+        size=args.size,
+        format=args.format,
+        shard_size=args.shard_size,
+        val_fraction=args.val_fraction,
+        seed=args.seed,
+        workers=_workers(args),
+    )
+    with progress_bar("rendering phantoms", total=args.n) as (advance, _):
+        index = write_phantom_shards(
+            args.out,
+            args.n,
+            args.size,
+            args.format,
+            parse_shard_size(args.shard_size),
+            args.shard_size,
+            args.seed,
+            args.val_fraction,
+            options.workers,
+            advance,
+        )
+    print_index_summary(args.out, index)
+    return 0
+
+
+def run_inspect(args: argparse.Namespace) -> int:
+    shard_set = ShardSet.open(args.shards)
+    table = Table(title=f"{args.shards}  ({shard_set.image_size}x{shard_set.image_size} px, .{shard_set.extension})")
+    for column in ("split", "images", "shards", "MB", *shard_set.classes):
+        table.add_column(column, justify="left" if column == "split" else "right")
+    for s in summarise(shard_set):
+        counts = [
+            f"{s.histogram.get(c, 0)} ({100 * s.histogram.get(c, 0) / max(s.images, 1):.0f}%)"
+            for c in shard_set.classes
+        ]
+        table.add_row(s.split, str(s.images), str(s.shards), f"{s.megabytes:.1f}", *counts)
+    console.print(table)
+    sheet = args.sheet or args.shards / "contact_sheet.png"
+    split = "train" if "train" in shard_set.splits else shard_set.splits[0]
+    contact_sheet(shard_set, sheet, per_class=args.per_class, split=split)
+    console.print(f"contact sheet: {sheet}")
+    return 0
+
+
+def print_index_summary(out: Path, index: dict[str, Any]) -> None:
+    total = sum(s["count"] for s in index["splits"].values())
+    parts = [f"{name} {s['count']} in {len(s['shards'])} shard(s)" for name, s in index["splits"].items()]
+    console.print(f"[bold]{out}[/]: {total} images ({', '.join(parts)}), classes {', '.join(index['classes'])}")
+    if index["skipped"]:
+        console.print(f"[yellow]skipped {index['skipped']} unusable file(s): see {out / SKIPPED_NAME}[/]")
+    else:
+        console.print("skipped 0 files")
+    console.print(f"content hash {index['content_hash'][:16]}")

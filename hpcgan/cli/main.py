@@ -1,0 +1,36 @@
+"""The `hpcgan` command: one subcommand per job, user errors as one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hpcgan import __version__
+from hpcgan.cli import data_commands, demo
+from hpcgan.cli.progress import console
+from hpcgan.errors import UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hpcgan", description="Train GANs on chest X-rays across SLURM clusters.")
+    parser.add_argument("--version", action="version", version=f"hpcgan {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    data_commands.register(sub)
+    demo.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except UserError as exc:
+        console.print(f"[red]hpcgan {args.command}: error:[/] {exc}", highlight=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        console.print(f"hpcgan {args.command}: interrupted; re-run the same command to resume")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

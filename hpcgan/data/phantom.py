@@ -1,0 +1,171 @@
+"""A procedural chest-radiograph phantom: the built-in default data for the demo and the tests.
+
+Two classes, `normal` and `opacity` (patchy consolidation in one lung). Every anatomical part
+varies per sample, and a sample is a pure function of (seed, index, class, size). Images follow
+radiograph convention: air is dark, bone and soft tissue bright; the image's left is the
+patient's right, so the heart shadow sits right of centre.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from hpcgan.data.formats import EXTENSIONS, encode
+from hpcgan.data.shard_writer import PlannedSample, Prepared, ShardLimits, write_shard_set
+
+PHANTOM_CLASSES = ["normal", "opacity"]
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * x))
+
+
+def _ellipse(u, v, cu, cv, au, av, edge, power=2.0) -> np.ndarray:
+    """Soft mask of a (super-)ellipse: 1 inside, 0 outside, `edge` wide transition."""
+    if power == 2.0:
+        r = np.sqrt(((u - cu) / au) ** 2 + ((v - cv) / av) ** 2)
+    else:
+        r = (np.abs((u - cu) / au) ** power + np.abs((v - cv) / av) ** power) ** (1.0 / power)
+    return _sigmoid((1.0 - r) / edge)
+
+
+def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray:
+    """Low-frequency noise in [-1, 1]: a small random grid upsampled bicubically."""
+    grid = rng.uniform(-1, 1, (cells, cells)).astype(np.float32)
+    return np.asarray(Image.fromarray(grid, mode="F").resize((size, size), Image.Resampling.BICUBIC))
+
+
+def render_phantom(seed: int, index: int, label: int, size: int) -> np.ndarray:
+    """One phantom radiograph as a (size, size) uint8 array."""
+    rng = np.random.default_rng([seed, index, label])
+    axis = np.linspace(-1.0, 1.0, size, dtype=np.float32)
+    u0, v0 = np.meshgrid(axis, axis)
+    # Patient position: small rotation, shift and zoom.
+    angle, zoom = rng.normal(0, 0.04), rng.uniform(0.92, 1.08)
+    shift_u, shift_v = rng.normal(0, 0.03, 2)
+    u = (np.cos(angle) * u0 - np.sin(angle) * v0) * zoom + shift_u
+    v = (np.sin(angle) * u0 + np.cos(angle) * v0) * zoom + shift_v
+    edge = 2.5 / size  # soft edges about one pixel wide at any size
+
+    # Body outline with shoulders and neck: soft tissue.
+    body_w = rng.uniform(0.82, 0.97)
+    body = _ellipse(u, v, 0, 0.25, body_w, 1.15, edge * 4, power=rng.uniform(2.3, 3.2))
+    neck = _ellipse(u, v, 0, -1.0, rng.uniform(0.16, 0.22), 0.35, edge * 4)
+    img = 0.04 + rng.uniform(0.38, 0.48) * np.maximum(body, neck)
+
+    # Diaphragm domes: the right one (image left) sits higher, above the liver.
+    dome_r = rng.uniform(0.38, 0.5) + 0.25 * (u + 0.35) ** 2
+    dome_l = rng.uniform(0.45, 0.58) + 0.25 * (u - 0.35) ** 2
+    dome = np.where(u < 0, dome_r, dome_l)
+    above_diaphragm = _sigmoid((dome - v) / (edge * 3))
+
+    # Lung fields: dark air, tapered towards the apex.
+    lungs = np.zeros_like(u)
+    for side in (-1, 1):
+        cu = side * rng.uniform(0.34, 0.42)
+        taper = 0.65 + 0.35 * _sigmoid((v + 0.45) / 0.12)
+        lung = _ellipse(u / taper, v, cu / taper, 0.0, rng.uniform(0.24, 0.3), rng.uniform(0.62, 0.72), edge * 3)
+        lungs = np.maximum(lungs, lung * above_diaphragm)
+    img -= rng.uniform(0.26, 0.34) * lungs * body
+
+    # Heart shadow, right of centre in the image.
+    heart = _ellipse(u, v, rng.uniform(0.1, 0.18), rng.uniform(0.22, 0.3), rng.uniform(0.28, 0.36), 0.27, edge * 6)
+    img += rng.uniform(0.2, 0.26) * heart * lungs + 0.05 * heart
+
+    # Spine: a bright column with vertebral bodies.
+    spine_w = rng.uniform(0.06, 0.08)
+    vertebrae = 0.75 + 0.25 * np.cos(v * rng.uniform(22, 28) + rng.uniform(0, np.pi))
+    img += 0.22 * _sigmoid((spine_w - np.abs(u)) / (edge * 2)) * vertebrae * body
+
+    # Posterior ribs: arcs that fall away from the spine, inside the chest.
+    first_rib, spacing = rng.uniform(-0.78, -0.7), rng.uniform(0.13, 0.15)
+    lateral = np.abs(u) - spine_w
+    thorax = body * _sigmoid((dome + 0.1 - v) / (edge * 3)) * (lateral > 0)
+    # One periodic profile instead of a loop over ribs: distance to the nearest arc.
+    arcs = (v - first_rib - 0.55 * lateral + 0.45 * lateral**2) / spacing
+    nearest = np.rint(arcs)
+    ribs = np.exp(-((((arcs - nearest) * spacing) / 0.022) ** 2)) * ((nearest >= 0) & (nearest < 9))
+    img += 0.09 * ribs * thorax
+
+    # Clavicles: slanted bands from the sternal notch to the shoulders.
+    for side in (-1, 1):
+        t = np.clip(side * u / 0.62, 0, 1)
+        line = -0.66 + rng.uniform(-0.05, 0.02) - 0.08 * t + 0.05 * np.sin(np.pi * t)
+        img += 0.16 * np.exp(-(((v - line) / 0.025) ** 2)) * (t > 0.12) * (t < 0.98)
+
+    if PHANTOM_CLASSES[label] == "opacity":
+        img += _consolidation(rng, u, v, lungs, size)
+
+    # Film: exposure, gamma, smooth non-uniformity and grain.
+    img = img * rng.uniform(0.9, 1.1) + 0.04 * _smooth_noise(rng, size, 6)
+    img = np.clip(img, 0, 1) ** rng.uniform(0.85, 1.15)
+    img += rng.normal(0, rng.uniform(0.012, 0.025), img.shape).astype(np.float32)
+    return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
+
+
+def _consolidation(rng: np.random.Generator, u, v, lungs, size: int) -> np.ndarray:
+    """Patchy airspace opacity: textured blobs in the middle and lower zone of one lung."""
+    side = rng.choice([-1, 1])
+    patch = np.zeros_like(u)
+    for _ in range(rng.integers(3, 8)):
+        cu, cv = side * rng.uniform(0.22, 0.5), rng.uniform(-0.1, 0.45)
+        radius = rng.uniform(0.06, 0.16)
+        patch = np.maximum(patch, np.exp(-((u - cu) ** 2 + (v - cv) ** 2) / (2 * radius**2)))
+    texture = 0.6 + 0.4 * _smooth_noise(rng, size, 24)
+    same_side = (u * side > 0).astype(np.float32)
+    return rng.uniform(0.2, 0.32) * patch * texture * lungs * same_side
+
+
+def _prepare_phantom(job: tuple[int, int, int], size: int, fmt: str) -> Prepared:
+    seed, index, label = job
+    gray = render_phantom(seed, index, label, size)
+    meta = {
+        "source": f"phantom:seed={seed}:index={index}",
+        "orig_size": [size, size],
+        "sha256": hashlib.sha256(gray.tobytes()).hexdigest(),
+    }
+    return Prepared(encode(gray, fmt), meta)
+
+
+def write_phantom_shards(
+    out: Path,
+    n: int,
+    size: int,
+    fmt: str,
+    limits: ShardLimits,
+    shard_size: str,
+    seed: int = 0,
+    val_fraction: float = 0.0,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """`n` phantoms, classes balanced and interleaved, the last `val_fraction` as a val split."""
+    labels = np.random.default_rng(seed).permutation(np.arange(n) % len(PHANTOM_CLASSES))
+    n_val = round(n * val_fraction)
+    splits = {"train": range(n - n_val), "val": range(n - n_val, n)}
+    plan = {
+        split: [
+            PlannedSample(f"{split}-{i:07d}", int(labels[i]), PHANTOM_CLASSES[labels[i]], (seed, i, int(labels[i])))
+            for i in indices
+        ]
+        for split, indices in splits.items()
+        if len(indices)
+    }
+    settings = {
+        "source": "phantom",
+        "n": n,
+        "size": size,
+        "format": fmt,
+        "shard_size": shard_size,
+        "val_fraction": val_fraction,
+        "seed": seed,
+    }
+    prepare = partial(_prepare_phantom, size=size, fmt=fmt)
+    return write_shard_set(out, settings, PHANTOM_CLASSES, plan, prepare, EXTENSIONS[fmt], limits, workers, progress)

@@ -1,0 +1,178 @@
+"""`hpcgan shard`: a dataset in any supported layout -> a WebDataset shard set."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpcgan.data.formats import DEFAULT_FORMAT, EXTENSIONS, encode
+from hpcgan.data.pixels import UnreadableImage
+from hpcgan.data.preprocess import decode_source, square
+from hpcgan.data.shard_writer import PlannedSample, Prepared, ShardLimits, Skipped, write_shard_set
+from hpcgan.data.sources import SourceImage, detect_layout, discover
+from hpcgan.errors import UserError
+
+SIZES = (64, 128, 256, 512, 1024)
+MIN_SOURCE_SIDE = 16
+MAX_SHARD_BYTES = 1 << 30  # ~1 GB: the usual WebDataset practice, and a cap on any single tar
+
+
+@dataclass(frozen=True)
+class ShardOptions:
+    size: int = 256
+    fit: str = "crop"
+    format: str = DEFAULT_FORMAT
+    shard_size: str = "1000"
+    val_fraction: float = 0.0
+    seed: int = 0
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.size not in SIZES:
+            raise UserError(f"--size {self.size}: expected one of {', '.join(map(str, SIZES))}")
+        if self.fit not in ("crop", "pad"):
+            raise UserError(f"--fit {self.fit}: expected crop or pad")
+        if self.format not in EXTENSIONS:
+            raise UserError(f"--format {self.format}: expected one of {', '.join(EXTENSIONS)}")
+        if not 0.0 <= self.val_fraction < 1.0:
+            raise UserError(f"--val-fraction {self.val_fraction}: expected a fraction in [0, 1)")
+        if self.workers < 1:
+            raise UserError(f"--workers {self.workers}: expected at least 1")
+        self.limits()  # validates --shard-size
+
+    def limits(self) -> ShardLimits:
+        return parse_shard_size(self.shard_size)
+
+    def settings(self) -> dict[str, Any]:
+        """What determines the bytes written (not --workers, which only changes speed)."""
+        return {
+            "size": self.size,
+            "fit": self.fit,
+            "format": self.format,
+            "shard_size": self.shard_size,
+            "val_fraction": self.val_fraction,
+            "seed": self.seed,
+        }
+
+
+def parse_shard_size(text: str) -> ShardLimits:
+    """'1000' = at most 1000 images per shard; '500MB' / '1GB' = at most that many bytes."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kmg]?b)?\s*", text.lower())
+    if not match or int(match.group(1)) == 0:
+        raise UserError(f"--shard-size {text}: expected a number of images (1000) or bytes (500MB, 1GB)")
+    number, unit = int(match.group(1)), match.group(2)
+    if unit is None:
+        return ShardLimits(max_count=number, max_bytes=MAX_SHARD_BYTES)
+    scale = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9}[unit]
+    return ShardLimits(max_count=0, max_bytes=number * scale)
+
+
+def shard_images(
+    src: Path,
+    out: Path,
+    options: ShardOptions,
+    layout: str = "auto",
+    classes: list[str] | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Shard every usable image under `src` into `out`; return the index."""
+    resolved_layout = detect_layout(src) if layout == "auto" else layout
+    images = discover(src, resolved_layout, classes)
+    class_names = classes or sorted({im.class_name for im in images})
+    root = src.parent if src.is_file() else src
+    settings = dict(
+        options.settings(),
+        source=str(src.resolve()),
+        layout=resolved_layout,
+        classes=class_names,
+        source_fingerprint=_fingerprint(images, root),
+    )
+    plan = _plan(images, class_names, root, options)
+    if on_total:
+        on_total(sum(len(v) for v in plan.values()))
+    prepare = partial(prepare_file, size=options.size, fit=options.fit, fmt=options.format)
+    return write_shard_set(
+        out,
+        settings,
+        class_names,
+        plan,
+        prepare,
+        EXTENSIONS[options.format],
+        options.limits(),
+        options.workers,
+        progress,
+    )
+
+
+def _fingerprint(images: list[SourceImage], root: Path) -> str:
+    """Which files, of which sizes: a changed source is refused rather than mixed into a resume."""
+    digest = hashlib.sha256()
+    for im in images:
+        size = im.path.stat().st_size if im.path.is_file() else -1
+        digest.update(f"{_relative(im.path, root)}\0{im.class_name}\0{im.split}\0{size}\n".encode())
+    return digest.hexdigest()
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _plan(
+    images: list[SourceImage], classes: list[str], root: Path, options: ShardOptions
+) -> dict[str, list[PlannedSample]]:
+    """Split, then shuffle each split with the seed so that every shard mixes classes."""
+    rng = np.random.default_rng(options.seed)
+    by_split: dict[str, list[SourceImage]] = {}
+    unsplit = [im for im in images if im.split is None]
+    n_val = round(len(unsplit) * options.val_fraction)
+    val_ids = {id(unsplit[i]) for i in rng.permutation(len(unsplit))[:n_val]}
+    for im in images:
+        split = im.split or ("val" if id(im) in val_ids else "train")
+        by_split.setdefault(split, []).append(im)
+    plan = {}
+    for split in sorted(by_split):
+        members = by_split[split]
+        order = np.random.default_rng([options.seed, _stable_int(split)]).permutation(len(members))
+        plan[split] = [
+            PlannedSample(
+                key=f"{split}-{i:07d}",
+                label=classes.index(members[j].class_name),
+                class_name=members[j].class_name,
+                job=(str(members[j].path), _relative(members[j].path, root)),
+            )
+            for i, j in enumerate(order)
+        ]
+    return plan
+
+
+def _stable_int(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+
+
+def prepare_file(job: tuple[str, str], size: int, fit: str, fmt: str) -> Prepared | Skipped:
+    """Read, decode, square and encode one source file (runs in a worker process)."""
+    path, rel = job
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        return Skipped(rel, f"unreadable: {exc.strerror or exc}")
+    try:
+        gray = decode_source(data)
+    except UnreadableImage as exc:
+        return Skipped(rel, str(exc))
+    height, width = gray.shape
+    if min(height, width) < MIN_SOURCE_SIDE:
+        return Skipped(rel, f"too small ({width}x{height})")
+    meta = {"source": rel, "orig_size": [width, height], "sha256": hashlib.sha256(data).hexdigest()}
+    return Prepared(encode(square(gray, size, fit), fmt), meta)

@@ -1,0 +1,283 @@
+"""Write a shard set: ordered samples -> `<split>-%06d.tar` WebDataset shards + index.json.
+
+The output is a pure function of the plan and the settings: samples are prepared in parallel but
+packed in plan order, and tar headers carry no time or owner, so re-running gives byte-identical
+shards. Each shard is written under a temporary name, fsynced and renamed; `.progress.json` then
+records it, so an interrupted run resumes after its last complete shard.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import webdataset as wds
+
+from hpcgan.atomic import atomic_open, fsync_dir, write_json
+from hpcgan.data.index import INDEX_NAME, content_hash
+from hpcgan.errors import UserError
+
+PROGRESS_NAME = ".progress.json"
+SKIPPED_NAME = "skipped.csv"
+INDEX_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class PlannedSample:
+    """One sample to write: `job` is what `prepare` turns into image bytes and metadata."""
+
+    key: str
+    label: int
+    class_name: str
+    job: Any
+
+
+@dataclass(frozen=True)
+class Prepared:
+    image: bytes
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    source: str
+    reason: str
+
+
+@dataclass
+class ShardLimits:
+    max_count: int  # 0 means no limit on images
+    max_bytes: int
+
+
+@dataclass
+class _OpenShard:
+    name: str
+    first: int  # plan index of the first item this shard covers
+    tmp: Path
+    handle: Any
+    writer: wds.TarWriter
+    count: int = 0
+    nbytes: int = 0
+    histogram: Counter = field(default_factory=Counter)
+
+
+def write_shard_set(
+    out: Path,
+    settings: dict[str, Any],
+    classes: list[str],
+    plan: dict[str, list[PlannedSample]],
+    prepare: Callable[[Any], Prepared | Skipped],
+    ext: str,
+    limits: ShardLimits,
+    workers: int,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Write (or resume writing) the shard set in `out` and return its index."""
+    out.mkdir(parents=True, exist_ok=True)
+    index = _existing_index(out, settings)
+    if index is not None:
+        return index  # already complete with these settings
+    state = _load_progress(out, settings)
+    for stale in out.glob(".*.tar.tmp"):
+        stale.unlink()
+    with _pool(workers) as pool:
+        for split, samples in plan.items():
+            split_state = state["splits"].setdefault(split, {"shards": [], "skipped": []})
+            done = split_state["shards"][-1]["end"] if split_state["shards"] else 0
+            if progress:
+                progress(done)
+            todo = samples[done:]
+            results = (
+                pool.imap(prepare, [s.job for s in todo], chunksize=4) if pool else map(prepare, (s.job for s in todo))
+            )
+            _pack_split(out, split, todo, results, done, ext, limits, state, split_state, progress)
+    index = _build_index(settings, classes, state, ext)
+    write_json(out / INDEX_NAME, index)
+    _write_skipped(out, state)
+    (out / PROGRESS_NAME).unlink(missing_ok=True)
+    return index
+
+
+def _pack_split(out, split, todo, results, start, ext, limits, state, split_state, progress) -> None:
+    shard: _OpenShard | None = None
+    for offset, (sample, result) in enumerate(zip(todo, results, strict=True)):
+        position = start + offset
+        if progress:
+            progress(1)
+        if isinstance(result, Skipped):
+            split_state["skipped"].append([position, result.source, result.reason])
+            continue
+        member = _members(sample, result, ext)
+        size = sum(len(v) for k, v in member.items() if k != "__key__")
+        if shard is not None and _full(shard, size, limits):
+            _close(out, shard, position, state, split_state)
+            shard = None
+        if shard is None:
+            shard = _open(out, split, len(split_state["shards"]), position)
+        shard.writer.write(member)
+        shard.count += 1
+        shard.nbytes += size
+        shard.histogram[sample.class_name] += 1
+    if shard is not None:
+        _close(out, shard, start + len(todo), state, split_state)
+
+
+def _members(sample: PlannedSample, result: Prepared, ext: str) -> dict[str, Any]:
+    meta = dict(result.meta, class_name=sample.class_name, label=sample.label)
+    return {
+        "__key__": sample.key,
+        ext: result.image,
+        "cls": str(sample.label).encode(),
+        "json": json.dumps(meta, sort_keys=True).encode(),
+    }
+
+
+def _full(shard: _OpenShard, size: int, limits: ShardLimits) -> bool:
+    return (limits.max_count and shard.count >= limits.max_count) or shard.nbytes + size > limits.max_bytes
+
+
+def _open(out: Path, split: str, number: int, first: int) -> _OpenShard:
+    name = f"{split}-{number:06d}.tar"
+    tmp = out / f".{name}.tmp"
+    handle = tmp.open("wb")
+    # Fixed owner and mtime: tar headers then depend on content only (byte-identical re-runs).
+    writer = wds.TarWriter(handle, user="hpcgan", group="hpcgan", mtime=0.0)
+    return _OpenShard(name=name, first=first, tmp=tmp, handle=handle, writer=writer)
+
+
+def _close(out: Path, shard: _OpenShard, end: int, state: dict, split_state: dict) -> None:
+    shard.writer.close()
+    shard.handle.flush()
+    os.fsync(shard.handle.fileno())
+    shard.handle.close()
+    os.replace(shard.tmp, out / shard.name)
+    fsync_dir(out)
+    split_state["shards"].append(
+        {
+            "name": shard.name,
+            "first": shard.first,
+            "end": end,
+            "count": shard.count,
+            "bytes": (out / shard.name).stat().st_size,
+            "sha256": _sha256_file(out / shard.name),
+            "histogram": dict(sorted(shard.histogram.items())),
+        }
+    )
+    write_json(out / PROGRESS_NAME, state)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _existing_index(out: Path, settings: dict) -> dict | None:
+    path = out / INDEX_NAME
+    if not path.exists():
+        return None
+    index = json.loads(path.read_text())
+    _refuse_other_settings(out, index.get("settings", {}), settings)
+    for split in index["splits"].values():
+        for shard in split["shards"]:
+            if not (out / shard["name"]).is_file():
+                raise UserError(f"{out / shard['name']}: listed in {INDEX_NAME} but missing; delete {out} and re-shard")
+    return index
+
+
+def _load_progress(out: Path, settings: dict) -> dict:
+    path = out / PROGRESS_NAME
+    if not path.exists():
+        if any(out.glob("*.tar")):
+            raise UserError(f"{out}: holds shards but no {INDEX_NAME} or {PROGRESS_NAME}; choose an empty folder")
+        return {"settings": settings, "splits": {}}
+    state = json.loads(path.read_text())
+    _refuse_other_settings(out, state["settings"], settings)
+    # Keep only the shards still intact on disk; anything after the first damaged one is redone.
+    for split_state in state["splits"].values():
+        kept = []
+        for shard in split_state["shards"]:
+            file = out / shard["name"]
+            if not file.is_file() or file.stat().st_size != shard["bytes"]:
+                break
+            kept.append(shard)
+        split_state["shards"] = kept
+        end = kept[-1]["end"] if kept else 0
+        split_state["skipped"] = [row for row in split_state["skipped"] if row[0] < end]
+    return state
+
+
+def _refuse_other_settings(out: Path, old: dict, new: dict) -> None:
+    if old == new:
+        return
+    changed = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+    detail = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in changed[:3])
+    raise UserError(f"{out}: was written with other settings ({detail}); use a new output folder")
+
+
+def _build_index(settings: dict, classes: list[str], state: dict, ext: str) -> dict:
+    splits = {}
+    for split, split_state in sorted(state["splits"].items()):
+        shards = [{k: s[k] for k in ("name", "count", "bytes", "sha256")} for s in split_state["shards"]]
+        histogram = Counter()
+        for shard in split_state["shards"]:
+            histogram.update(shard["histogram"])
+        if shards:
+            splits[split] = {
+                "count": sum(s["count"] for s in shards),
+                "bytes": sum(s["bytes"] for s in shards),
+                "histogram": {c: histogram.get(c, 0) for c in classes},
+                "shards": shards,
+            }
+    return {
+        "format_version": INDEX_FORMAT_VERSION,
+        "settings": settings,
+        "classes": classes,
+        "image_size": settings["size"],
+        "extension": ext,
+        "splits": splits,
+        "skipped": sum(len(s["skipped"]) for s in state["splits"].values()),
+        "content_hash": content_hash(splits),
+    }
+
+
+def _write_skipped(out: Path, state: dict) -> None:
+    buf = io.StringIO()
+    rows = csv.writer(buf)
+    rows.writerow(["split", "source", "reason"])
+    for split, split_state in sorted(state["splits"].items()):
+        for _, source, reason in split_state["skipped"]:
+            rows.writerow([split, source, reason])
+    with atomic_open(out / SKIPPED_NAME, "w") as handle:
+        handle.write(buf.getvalue())
+
+
+class _pool:
+    """A process pool when workers > 1, else None (prepare runs in this process)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self.pool = None
+
+    def __enter__(self) -> Any:
+        if self.workers > 1:
+            # fork is cheap, and the pool starts before any progress-bar thread exists.
+            self.pool = multiprocessing.get_context("fork").Pool(self.workers)
+        return self.pool
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
