@@ -53,12 +53,10 @@ def run_demo(args: argparse.Namespace) -> int:
     console.print(f"    contact sheet: {sheet}")
 
     loader = ShardLoader(shard_set, batch_size=32, num_workers=args.workers, seed=0)
-    t0, n = time.perf_counter(), 0
-    for images, labels in loader:
-        n += len(labels)
+    t0, n, shape = time.perf_counter(), 0, ""
+    for images, _labels in loader:
+        n, shape = n + len(images), f"{tuple(images.shape)} {images.dtype}"
     rate = n / (time.perf_counter() - t0)
-    console.print(
-        f"3/3 loader: one epoch = {len(loader)} batches of {tuple(images.shape)} {images.dtype}, {rate:.0f} images/s"
-    )
+    console.print(f"3/3 loader: one epoch = {len(loader)} batches of {shape}, {rate:.0f} images/s")
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s; outputs in {args.out}/")
     return 0
