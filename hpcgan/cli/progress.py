@@ -1,4 +1,4 @@
-"""A rich progress bar that the data layer drives through a plain `advance(n)` callback."""
+"""A rich progress bar that the data layer drives through plain `advance(n)` callbacks."""
 
 from __future__ import annotations
 
@@ -15,15 +15,14 @@ console = Console(stderr=True)
 def progress_bar(
     description: str, total: int | None = None
 ) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
-    """Yields (advance, set_total)."""
+    """Yields (advance, set_total). Transient, so an error after it leaves just the one error line."""
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.speed}/s"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns[:3], TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False) as bar:
+    with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield (lambda n: bar.advance(task, n)), (lambda t: bar.update(task, total=t))

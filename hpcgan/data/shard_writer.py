@@ -101,10 +101,15 @@ def write_shard_set(
                 pool.imap(prepare, [s.job for s in todo], chunksize=4) if pool else map(prepare, (s.job for s in todo))
             )
             _pack_split(out, split, todo, results, done, ext, limits, state, split_state, progress)
-    index = _build_index(settings, classes, state, ext)
-    write_json(out / INDEX_NAME, index)
     _write_skipped(out, state)
     (out / PROGRESS_NAME).unlink(missing_ok=True)
+    index = _build_index(settings, classes, state, ext)
+    if not index["splits"]:
+        raise UserError(
+            f"{settings.get('source')}: no usable image "
+            f"({index['skipped']} file(s) skipped, reasons in {out / SKIPPED_NAME})"
+        )
+    write_json(out / INDEX_NAME, index)
     return index
 
 

@@ -1,0 +1,67 @@
+"""Shared test helpers: running the CLI for real, making small image files, the real-data path."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+KERMANY = REPO.parent / "shared" / "data" / "kermany-cxr"
+
+
+def run_cli(*args: str | Path, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
+    """`python -m hpcgan ARGS` in a fresh process, as a user would run it."""
+    env = dict(os.environ, COLUMNS="200")
+    proc = subprocess.run(
+        [sys.executable, "-m", "hpcgan", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=REPO,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"hpcgan {args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:
+    """A user error: exit 2, no traceback, one line naming what was wrong."""
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert "Traceback" not in proc.stderr + proc.stdout
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def make_image(path: Path, width: int, height: int, mode: str = "L", seed: int = 0) -> Path:
+    """A smooth random-ish picture, saved in the format the suffix names."""
+    rng = np.random.default_rng(seed)
+    x, y = np.meshgrid(np.linspace(0, 1, width), np.linspace(0, 1, height))
+    base = 0.5 + 0.3 * np.sin(6 * x + rng.uniform(0, 6)) * np.cos(4 * y) + 0.1 * rng.standard_normal((height, width))
+    gray = np.clip(base * 255, 0, 255).astype(np.uint8)
+    img = Image.fromarray(gray, "L")
+    if mode != "L":
+        img = img.convert(mode)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    img.save(path)
+    return path
+
+
+def file_digests(folder: Path, pattern: str = "*.tar") -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob(pattern))}
+
+
+@pytest.fixture(scope="session")
+def kermany() -> Path:
+    if not (KERMANY / "chest_xray").is_dir():
+        pytest.skip(f"real data not present at {KERMANY}")
+    return KERMANY
