@@ -11,31 +11,33 @@ Equal length. Every rank yields exactly `len(loader)` = N // (world_size * batch
 per epoch (a rank short of samples wraps around its own shards), so DDP never waits on a rank
 that ran out.
 
-Workers. All workers of a rank walk the same undecoded stream (cheap: tar reading only) and
-worker w decodes batches w, w+K, w+2K...; the DataLoader hands results back round-robin, which
-restores batch order exactly.
+Workers. The order is computed on (shard, member) numbers, not on data: each shard's member
+table (the offset and size of every image inside the tar, and its label) is read once from the
+tar headers. Worker w of K then reads and decodes only batches w, w+K, w+2K... with positioned
+reads, and the DataLoader hands results back round-robin, which restores batch order exactly.
 
 Resume. `state_dict()` holds (epoch, batches consumed in the epoch); after `load_state_dict()`
-the stream skips that many batches undecoded and continues with the very next one.
+the order is replayed on numbers only (no I/O) up to that batch, and loading continues with the
+very next one.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
+import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 from webdataset.filters import _shuffle
 
 from hpcgan.data.formats import decode
-from hpcgan.data.index import ShardInfo, ShardSet
+from hpcgan.data.index import ShardSet
 from hpcgan.errors import UserError
 
 
@@ -45,21 +47,50 @@ class LoaderPosition:
     batch: int = 0  # batches of this epoch already handed to the caller, per rank
 
 
-def rank_shard_plan(
-    shards: list[ShardInfo], world_size: int, rank: int, seed: int, epoch: int
-) -> tuple[list[int], int]:
-    """Which shards (indices into `shards`) rank `rank` reads in `epoch`, in order, and the
+def rank_shard_plan(counts: list[int], world_size: int, rank: int, seed: int, epoch: int) -> tuple[list[int], int]:
+    """Which shards (indices into `counts`, the shards' sample counts) rank `rank` reads in `epoch`, in order, and the
     sample stride: 1 when shards are dealt to ranks, world_size when all ranks read all shards."""
-    order = np.random.default_rng([seed, epoch]).permutation(len(shards)).tolist()
-    if len(shards) < world_size:
+    order = np.random.default_rng([seed, epoch]).permutation(len(counts)).tolist()
+    if len(counts) < world_size:
         return order, world_size
     loads = [0] * world_size
     assigned: list[list[int]] = [[] for _ in range(world_size)]
     for i in order:  # greedy: next shard to the least-loaded rank, ties to the lowest rank
         target = loads.index(min(loads))
         assigned[target].append(i)
-        loads[target] += shards[i].count
+        loads[target] += counts[i]
     return assigned[rank], 1
+
+
+@dataclass(frozen=True)
+class MemberTable:
+    """Where each sample's image sits inside one shard, and its label."""
+
+    path: Path
+    offsets: list[int]
+    sizes: list[int]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+
+def read_member_table(path: Path, ext: str) -> MemberTable:
+    """Scan the tar headers (seeking past the data) for the `.ext` image and `.cls` members."""
+    images: dict[str, tuple[int, int]] = {}
+    labels: dict[str, int] = {}
+    try:
+        with tarfile.open(path, "r:") as tar:
+            for member in tar:
+                key, _, suffix = member.name.partition(".")
+                if suffix == ext:
+                    images[key] = (member.offset_data, member.size)
+                elif suffix == "cls":
+                    labels[key] = int(tar.extractfile(member).read())
+    except (OSError, tarfile.TarError, ValueError) as exc:
+        raise UserError(f"{path}: unreadable shard ({exc}); re-run `hpcgan shard` to rebuild it") from None
+    keys = [k for k in images if k in labels]  # tar order = the order the writer shuffled them into
+    return MemberTable(path, [images[k][0] for k in keys], [images[k][1] for k in keys], [labels[k] for k in keys])
 
 
 class _RankEpochStream(IterableDataset):
@@ -67,7 +98,7 @@ class _RankEpochStream(IterableDataset):
 
     def __init__(
         self,
-        shards: list[ShardInfo],
+        tables: list[MemberTable],
         ext: str,
         size: int,
         rank: int,
@@ -80,48 +111,48 @@ class _RankEpochStream(IterableDataset):
         shuffle_buffer: int,
     ) -> None:
         super().__init__()
-        self.shards, self.ext, self.size = shards, ext, size
+        self.tables, self.ext, self.size = tables, ext, size
         self.rank, self.world_size, self.seed, self.epoch = rank, world_size, seed, epoch
         self.batch_size, self.num_batches, self.start_batch = batch_size, num_batches, start_batch
         self.shuffle_buffer = shuffle_buffer
 
-    def _raw_samples(self) -> Iterator[dict[str, Any]]:
-        """Undecoded samples of this rank, endless (wrapping around its shards)."""
-        plan, stride = rank_shard_plan(self.shards, self.world_size, self.rank, self.seed, self.epoch)
-        urls = [{"url": str(self.shards[i].path)} for i in plan]
-        keep = {"__key__", self.ext, "cls"}
-        position = 0
-        while True:
-            start = position
-            for sample in wds.tarfile_samples(iter(urls)):
-                if position % stride == self.rank % stride:
-                    yield {k: v for k, v in sample.items() if k in keep}
-                position += 1
-            if position == start:
-                raise UserError(f"shards {', '.join(u['url'] for u in urls)}: hold no samples")
+    def sample_order(self) -> Iterator[tuple[int, int]]:
+        """(shard, member) pairs of this rank, shuffled. Endless: a rank short of samples for
+        the epoch's batch count starts another (differently shuffled) pass over its shards."""
+        counts = [len(t) for t in self.tables]
+        plan, stride = rank_shard_plan(counts, self.world_size, self.rank, self.seed, self.epoch)
+        if not any(counts[i] for i in plan):
+            raise UserError(f"rank {self.rank} has no samples in epoch {self.epoch}")
+        for repeat in itertools.count():
+            stream = ((i, j) for i in plan for j in range(counts[i]))
+            one_pass = (pair for position, pair in enumerate(stream) if position % stride == self.rank % stride)
+            rng = random.Random(f"{self.seed}/{self.epoch}/{self.rank}/{repeat}")
+            yield from _shuffle(one_pass, bufsize=self.shuffle_buffer, initial=self.shuffle_buffer, rng=rng)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = get_worker_info()
         worker, num_workers = (info.id, info.num_workers) if info else (0, 1)
-        rng = random.Random(f"{self.seed}/{self.epoch}/{self.rank}")
-        stream = _shuffle(self._raw_samples(), bufsize=self.shuffle_buffer, initial=self.shuffle_buffer, rng=rng)
-        batch: list[dict[str, Any]] = []
-        index = 0  # batch number within the epoch
-        for sample in stream:
-            batch.append(sample)
-            if len(batch) < self.batch_size:
-                continue
-            if index >= self.start_batch and (index - self.start_batch) % num_workers == worker:
-                yield self._decode(batch)
-            batch, index = [], index + 1
-            if index == self.num_batches:
-                return
+        files: dict[int, int] = {}
+        try:
+            order = self.sample_order()
+            for index in range(self.num_batches):
+                batch = list(itertools.islice(order, self.batch_size))
+                if index >= self.start_batch and (index - self.start_batch) % num_workers == worker:
+                    yield self._read(batch, files)
+        finally:
+            for fd in files.values():
+                os.close(fd)
 
-    def _decode(self, samples: list[dict[str, Any]]) -> tuple[torch.Tensor, torch.Tensor]:
-        images = np.empty((len(samples), 1, self.size, self.size), dtype=np.uint8)
-        for i, sample in enumerate(samples):
-            images[i, 0] = decode(sample[self.ext], self.ext, self.size)
-        labels = torch.tensor([int(s["cls"]) for s in samples], dtype=torch.int64)
+    def _read(self, batch: list[tuple[int, int]], files: dict[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+        images = np.empty((len(batch), 1, self.size, self.size), dtype=np.uint8)
+        labels = torch.empty(len(batch), dtype=torch.int64)
+        for k, (i, j) in enumerate(batch):
+            table = self.tables[i]
+            if i not in files:
+                files[i] = os.open(table.path, os.O_RDONLY)
+            data = os.pread(files[i], table.sizes[j], table.offsets[j])
+            images[k, 0] = decode(data, self.ext, self.size)
+            labels[k] = table.labels[j]
         return torch.from_numpy(images), labels
 
 
@@ -145,7 +176,11 @@ class ShardLoader:
         pin_memory: bool = False,
     ) -> None:
         self.shard_set = shards if isinstance(shards, ShardSet) else ShardSet.open(shards)
-        self.shards = self.shard_set.shards(split)
+        # Read once here: forked DataLoader workers inherit the tables every epoch.
+        self.tables = [read_member_table(s.path, self.shard_set.extension) for s in self.shard_set.shards(split)]
+        for shard, table in zip(self.shard_set.shards(split), self.tables, strict=True):
+            if len(table) != shard.count:
+                raise UserError(f"{shard.path}: holds {len(table)} samples, index.json says {shard.count}; re-shard")
         self.rank, self.world_size = _rank_and_world(rank, world_size)
         if batch_size < 1:
             raise UserError(f"batch size {batch_size}: expected at least 1")
@@ -153,7 +188,7 @@ class ShardLoader:
             raise UserError(f"num_workers {num_workers}: expected 0 or more")
         self.batch_size, self.seed, self.num_workers = batch_size, seed, num_workers
         self.shuffle_buffer, self.pin_memory = max(1, shuffle_buffer), pin_memory
-        total = sum(s.count for s in self.shards)
+        total = sum(len(t) for t in self.tables)
         self.num_batches = total // (self.world_size * batch_size)
         if self.num_batches == 0:
             raise UserError(
@@ -203,7 +238,7 @@ class ShardLoader:
             epoch, start = epoch + 1, 0
             self._position = LoaderPosition(epoch, 0)
         stream = _RankEpochStream(
-            self.shards,
+            self.tables,
             self.shard_set.extension,
             self.shard_set.image_size,
             self.rank,

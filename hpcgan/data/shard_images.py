@@ -19,7 +19,7 @@ from hpcgan.data.shard_writer import PlannedSample, Prepared, ShardLimits, Skipp
 from hpcgan.data.sources import SourceImage, detect_layout, discover
 from hpcgan.errors import UserError
 
-SIZES = (64, 128, 256, 512, 1024)
+SIZES = (32, 64, 128, 256, 512, 1024)  # 32 and 64 for tests and the smallest presets
 MIN_SOURCE_SIDE = 16
 MAX_SHARD_BYTES = 1 << 30  # ~1 GB: the usual WebDataset practice, and a cap on any single tar
 
