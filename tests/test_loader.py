@@ -99,3 +99,12 @@ def test_resume_with_other_world_size_is_refused(phantoms):
 def test_batch_larger_than_the_data_is_a_clear_error(phantoms):
     with pytest.raises(UserError, match="fewer than one global batch"):
         ShardLoader(phantoms, batch_size=100, world_size=2, rank=0)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_stopping_mid_epoch_and_iterating_again_continues(phantoms, workers):
+    reference = sequence(ShardLoader(phantoms, batch_size=8, seed=5, num_workers=workers))
+    loader = ShardLoader(phantoms, batch_size=8, seed=5, num_workers=workers)
+    head = sequence(loader, limit=5)  # e.g. a trainer that stops to evaluate, then goes on
+    assert loader.position.batch == 5
+    assert head + sequence(loader) == reference

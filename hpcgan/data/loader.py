@@ -15,6 +15,8 @@ Workers. The order is computed on (shard, member) numbers, not on data: each sha
 table (the offset and size of every image inside the tar, and its label) is read once from the
 tar headers. Worker w of K then reads and decodes only batches w, w+K, w+2K... with positioned
 reads, and the DataLoader hands results back round-robin, which restores batch order exactly.
+The workers live as long as the loader (one endless DataLoader across epochs), so an epoch
+boundary costs no process start-up.
 
 Resume. `state_dict()` holds (epoch, batches consumed in the epoch); after `load_state_dict()`
 the order is replayed on numbers only (no I/O) up to that batch, and loading continues with the
@@ -93,8 +95,9 @@ def read_member_table(path: Path, ext: str) -> MemberTable:
     return MemberTable(path, [images[k][0] for k in keys], [images[k][1] for k in keys], [labels[k] for k in keys])
 
 
-class _RankEpochStream(IterableDataset):
-    """One rank's batches for one epoch, from `start_batch` on. Lives in each DataLoader worker."""
+class _RankStream(IterableDataset):
+    """One rank's batches from (epoch, start_batch) on, epoch after epoch, endless. Lives in each
+    DataLoader worker; the workers persist across epochs."""
 
     def __init__(
         self,
@@ -112,48 +115,62 @@ class _RankEpochStream(IterableDataset):
     ) -> None:
         super().__init__()
         self.tables, self.ext, self.size = tables, ext, size
-        self.rank, self.world_size, self.seed, self.epoch = rank, world_size, seed, epoch
+        self.rank, self.world_size, self.seed, self.first_epoch = rank, world_size, seed, epoch
         self.batch_size, self.num_batches, self.start_batch = batch_size, num_batches, start_batch
         self.shuffle_buffer = shuffle_buffer
 
-    def sample_order(self) -> Iterator[tuple[int, int]]:
-        """(shard, member) pairs of this rank, shuffled. Endless: a rank short of samples for
-        the epoch's batch count starts another (differently shuffled) pass over its shards."""
+    def sample_order(self, epoch: int) -> Iterator[tuple[int, int]]:
+        """(shard, member) pairs of this rank in `epoch`, shuffled. Endless: a rank short of samples
+        for the epoch's batch count starts another (differently shuffled) pass over its shards."""
         counts = [len(t) for t in self.tables]
-        plan, stride = rank_shard_plan(counts, self.world_size, self.rank, self.seed, self.epoch)
+        plan, stride = rank_shard_plan(counts, self.world_size, self.rank, self.seed, epoch)
         if not any(counts[i] for i in plan):
-            raise UserError(f"rank {self.rank} has no samples in epoch {self.epoch}")
+            raise UserError(f"rank {self.rank} has no samples in epoch {epoch}")
         for repeat in itertools.count():
             stream = ((i, j) for i in plan for j in range(counts[i]))
             one_pass = (pair for position, pair in enumerate(stream) if position % stride == self.rank % stride)
-            rng = random.Random(f"{self.seed}/{self.epoch}/{self.rank}/{repeat}")
+            rng = random.Random(f"{self.seed}/{epoch}/{self.rank}/{repeat}")
             yield from _shuffle(one_pass, bufsize=self.shuffle_buffer, initial=self.shuffle_buffer, rng=rng)
+
+    def batch_order(self) -> Iterator[list[tuple[int, int]]]:
+        """The member numbers of every batch from the resume point on (numbers only, no I/O)."""
+        epoch, start = self.first_epoch, self.start_batch
+        while True:
+            order = self.sample_order(epoch)
+            for index in range(self.num_batches):
+                batch = list(itertools.islice(order, self.batch_size))
+                if index >= start:
+                    yield batch
+            epoch, start = epoch + 1, 0
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         info = get_worker_info()
         worker, num_workers = (info.id, info.num_workers) if info else (0, 1)
         files: dict[int, int] = {}
         try:
-            order = self.sample_order()
-            for index in range(self.num_batches):
-                batch = list(itertools.islice(order, self.batch_size))
-                if index >= self.start_batch and (index - self.start_batch) % num_workers == worker:
+            for count, batch in enumerate(self.batch_order()):
+                if count % num_workers == worker:
                     yield self._read(batch, files)
         finally:
             for fd in files.values():
                 os.close(fd)
 
     def _read(self, batch: list[tuple[int, int]], files: dict[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        images = np.empty((len(batch), 1, self.size, self.size), dtype=np.uint8)
-        labels = torch.empty(len(batch), dtype=torch.int64)
+        images = torch.empty((len(batch), 1, self.size, self.size), dtype=torch.uint8)
+        if get_worker_info() is not None:
+            # Decode straight into shared memory: the batch then crosses to the main process
+            # without another copy (what torch's default_collate does in workers too).
+            images.share_memory_()
+        pixels = images.numpy()
+        labels = [0] * len(batch)
         for k, (i, j) in enumerate(batch):
             table = self.tables[i]
             if i not in files:
                 files[i] = os.open(table.path, os.O_RDONLY)
             data = os.pread(files[i], table.sizes[j], table.offsets[j])
-            images[k, 0] = decode(data, self.ext, self.size)
+            pixels[k, 0] = decode(data, self.ext, self.size)
             labels[k] = table.labels[j]
-        return torch.from_numpy(images), labels
+        return images, torch.tensor(labels, dtype=torch.int64)
 
 
 class ShardLoader:
@@ -196,6 +213,7 @@ class ShardLoader:
                 f"({self.world_size} ranks x {batch_size}); lower the batch size"
             )
         self._position = LoaderPosition()
+        self._batches: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None
 
     def __len__(self) -> int:
         """Batches per epoch, the same on every rank."""
@@ -231,33 +249,40 @@ class ShardLoader:
         if not 0 <= batch <= self.num_batches:
             raise UserError(f"loader state batch {batch} is outside this epoch's 0..{self.num_batches}")
         self._position = LoaderPosition(epoch, batch)
+        self._batches = None  # restart the workers from the new position
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        epoch, start = self._position.epoch, self._position.batch
-        if start >= self.num_batches:
-            epoch, start = epoch + 1, 0
-            self._position = LoaderPosition(epoch, 0)
-        stream = _RankEpochStream(
+        if self._position.batch >= self.num_batches:
+            self._position = LoaderPosition(self._position.epoch + 1, 0)
+        if self._batches is None:
+            self._batches = iter(self._data_loader())
+        epoch = self._position.epoch
+        while self._position.batch < self.num_batches:
+            batch = next(self._batches)
+            self._position = LoaderPosition(epoch, self._position.batch + 1)
+            yield batch
+        self._position = LoaderPosition(epoch + 1, 0)
+
+    def _data_loader(self) -> DataLoader:
+        """An endless DataLoader from the current position; its workers live across epochs."""
+        stream = _RankStream(
             self.tables,
             self.shard_set.extension,
             self.shard_set.image_size,
             self.rank,
             self.world_size,
             self.seed,
-            epoch,
+            self._position.epoch,
             self.batch_size,
             self.num_batches,
-            start,
+            self._position.batch,
             self.shuffle_buffer,
         )
-        workers = min(self.num_workers, self.num_batches - start)
-        loader = DataLoader(
-            stream, batch_size=None, num_workers=workers, pin_memory=self.pin_memory, persistent_workers=False
-        )
-        for batch in loader:
-            self._position = LoaderPosition(epoch, self._position.batch + 1)
-            yield batch
-        self._position = LoaderPosition(epoch + 1, 0)
+        return DataLoader(stream, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory)
+
+    def close(self) -> None:
+        """Stop the worker processes (they also stop when the loader is garbage collected)."""
+        self._batches = None
 
 
 def _rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
