@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import inspect
 import json
 import multiprocessing
@@ -56,7 +57,7 @@ TARGETS = {"speedup": 1.5, "decode_fraction": 0.9}
 # drives the GPU: it needs a core of its own, as on any GPU node, so workers = cores - 1.
 DEFAULT_WORKERS = max(1, len(os.sched_getaffinity(0)) - 1)
 LIBRARY_SHUFFLE_BUFFER = inspect.signature(ShardLoader).parameters["shuffle_buffer"].default
-STEPS_PER_CASE = 6  # prepare, decode, shard cold, shard warm, per-file cold, per-file warm
+STEPS_PER_CASE = 7  # prepare, decode, shard cold, shard warm, shard in-process, per-file cold, per-file warm
 DECODE_TIMEOUT = 120.0  # seconds beyond --min-seconds before a silent decode process counts as dead
 
 
@@ -103,8 +104,10 @@ class Result:
     decode: float
     shard_warm: float
     shard_cold: float
+    shard_inprocess: float  # num_workers=0: the loader's own cost, without moving batches between processes
     perfile_warm: float
     perfile_cold: float
+    processes: int
 
     @property
     def speedup(self) -> float:
@@ -118,6 +121,11 @@ class Result:
     def decode_fraction(self) -> float:
         return self.shard_warm / self.decode
 
+    @property
+    def decode_fraction_inprocess(self) -> float:
+        """In-process loader against one decode process."""
+        return self.shard_inprocess / (self.decode / self.processes)
+
     def as_json(self) -> dict[str, Any]:
         return {
             "size": self.size,
@@ -128,11 +136,13 @@ class Result:
             "decode": round(self.decode, 1),
             "shard_warm": round(self.shard_warm, 1),
             "shard_cold": round(self.shard_cold, 1),
+            "shard_inprocess": round(self.shard_inprocess, 1),
             "perfile_warm": round(self.perfile_warm, 1),
             "perfile_cold": round(self.perfile_cold, 1),
             "speedup": round(self.speedup, 3),
             "speedup_cold": round(self.speedup_cold, 3),
             "decode_fraction": round(self.decode_fraction, 3),
+            "decode_fraction_inprocess": round(self.decode_fraction_inprocess, 3),
             "meets_speedup_warm": self.speedup >= TARGETS["speedup"],
             "meets_speedup_cold": self.speedup_cold >= TARGETS["speedup"],
             "meets_decode_fraction": self.decode_fraction >= TARGETS["decode_fraction"],
@@ -266,6 +276,10 @@ def _bench_case(
     step("shard loader, warm cache")
     shard_warm = rate_over_epochs(shard_epoch, settings.min_seconds)
     done()
+    step("shard loader, in-process")
+    inprocess_epoch = _shard_epoch(shard_set, dataclasses.replace(settings, workers=0))
+    shard_inprocess = rate_over_epochs(inprocess_epoch, settings.min_seconds / 2)
+    done()
 
     file_epoch = _perfile_epoch(files, shard_set.extension, size, settings)
     step("per-file loader, cold cache")
@@ -285,6 +299,8 @@ def _bench_case(
         shard_bytes_per_image=shard_bytes / len(files),
         decode=decode_rate,
         shard_warm=shard_warm,
+        shard_inprocess=shard_inprocess,
+        processes=settings.processes,
         shard_cold=shard_cold,
         perfile_warm=perfile_warm,
         perfile_cold=perfile_cold,
@@ -460,10 +476,11 @@ def print_table(results: list[Result], source: Source, settings: Settings) -> No
         f"bare decode in {settings.processes} processes",
         caption=f"speedup = shard / per-file (target >= {TARGETS['speedup']}); "
         f"decode frac = shard warm / decode (target >= {TARGETS['decode_fraction']});\n"
+        "in-proc = shard loader with num_workers=0 against one decode process;\n"
         "cold = one epoch right after evicting the files from the page cache",
     )
     headers = ["px", "format", "KB/img", "decode", "shard\nwarm", "shard\ncold", "per-file\nwarm", "per-file\ncold"]
-    for header in [*headers, "speedup\nwarm", "speedup\ncold", "decode\nfrac"]:
+    for header in [*headers, "speedup\nwarm", "speedup\ncold", "decode\nfrac", "in-proc\nfrac"]:
         table.add_column(header, justify="left" if header == "format" else "right")
     for r in results:
         rates = [r.decode, r.shard_warm, r.shard_cold, r.perfile_warm, r.perfile_cold]
@@ -475,6 +492,7 @@ def print_table(results: list[Result], source: Source, settings: Settings) -> No
             _ratio(r.speedup, TARGETS["speedup"]),
             _ratio(r.speedup_cold, TARGETS["speedup"]),
             _ratio(r.decode_fraction, TARGETS["decode_fraction"]),
+            _ratio(r.decode_fraction_inprocess, TARGETS["decode_fraction"]),
         )
     # Not a terminal (a log, a pipe): give the table room rather than the 80-column default.
     out = console if console.is_terminal else Console(stderr=True, width=140)
