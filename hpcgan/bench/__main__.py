@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from hpcgan.bench import loader
+from hpcgan.bench import loader, phantom
 from hpcgan.errors import UserError
 
 # name -> (add the benchmark's options to its parser, run it and return the exit code)
@@ -14,6 +14,7 @@ Register = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
 BENCHMARKS: dict[str, tuple[Register, Run]] = {
     "loader": (loader.register, loader.run),
+    "phantom": (phantom.register, phantom.run),
 }
 
 

@@ -278,7 +278,8 @@ class _pool:
 
     def __enter__(self) -> Any:
         if self.workers > 1:
-            # fork is cheap, and the pool starts before any progress-bar thread exists.
+            # fork is cheap; the children only run `prepare`, which shares no lock with the
+            # parent's threads (the progress bar's refresh thread).
             self.pool = multiprocessing.get_context("fork").Pool(self.workers)
         return self.pool
 
