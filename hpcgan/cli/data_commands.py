@@ -105,14 +105,15 @@ def run_phantom(args: argparse.Namespace) -> int:
 def run_inspect(args: argparse.Namespace) -> int:
     shard_set = ShardSet.open(args.shards)
     table = Table(title=f"{args.shards}  ({shard_set.image_size}x{shard_set.image_size} px, .{shard_set.extension})")
-    for column in ("split", "images", "shards", "MB", *shard_set.classes):
+    for column in ("split", "images", "shards", "MB", *shard_set.classes, "source short side px (min/median/max)"):
         table.add_column(column, justify="left" if column == "split" else "right")
     for s in summarise(shard_set):
         counts = [
             f"{s.histogram.get(c, 0)} ({100 * s.histogram.get(c, 0) / max(s.images, 1):.0f}%)"
             for c in shard_set.classes
         ]
-        table.add_row(s.split, str(s.images), str(s.shards), f"{s.megabytes:.1f}", *counts)
+        sides = "/".join(map(str, s.source_short_side))
+        table.add_row(s.split, str(s.images), str(s.shards), f"{s.megabytes:.1f}", *counts, sides)
     console.print(table)
     sheet = args.sheet or args.shards / "contact_sheet.png"
     split = "train" if "train" in shard_set.splits else shard_set.splits[0]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import random
+import statistics
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,7 @@ class SplitSummary:
     shards: int
     megabytes: float
     histogram: dict[str, int]
+    source_short_side: tuple[int, int, int]  # min, median, max of the originals' short side, px
 
 
 def summarise(shard_set: ShardSet) -> list[SplitSummary]:
@@ -31,10 +34,13 @@ def summarise(shard_set: ShardSet) -> list[SplitSummary]:
     for split in shard_set.splits:
         shards = shard_set.shards(split)
         counts: Counter = Counter()
+        short_sides = []
         for sample in wds.tarfile_samples(iter([{"url": str(s.path)} for s in shards])):
             counts[shard_set.classes[int(sample["cls"])]] += 1
+            short_sides.append(min(json.loads(sample["json"])["orig_size"]))
         megabytes = sum(s.path.stat().st_size for s in shards) / 1e6
-        summaries.append(SplitSummary(split, sum(counts.values()), len(shards), megabytes, dict(counts)))
+        sides = (min(short_sides), int(statistics.median(short_sides)), max(short_sides))
+        summaries.append(SplitSummary(split, sum(counts.values()), len(shards), megabytes, dict(counts), sides))
     return summaries
 
 
