@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,23 @@ def run_cli(*args: str | Path, timeout: float = 600, check: bool = True) -> subp
     if check and proc.returncode != 0:
         raise AssertionError(f"hpcgan {args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def kill_after_shards(*args: str | Path, out: Path, at_least: int, timeout: float = 300) -> int:
+    """Start `hpcgan ARGS`, SIGKILL it once `out` holds `at_least` complete shards, and return how
+    many it held: an interrupted run, as a node failure or an OOM kill leaves it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpcgan", *map(str, args)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + timeout
+    while len(list(out.glob("*.tar"))) < at_least and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return len(list(out.glob("*.tar")))
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *fragments: str) -> None:

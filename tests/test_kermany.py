@@ -6,10 +6,8 @@ import csv
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -17,7 +15,7 @@ import webdataset as wds
 from PIL import Image
 
 from hpcgan.data.index import ShardSet
-from tests.conftest import REPO, file_digests, run_cli
+from tests.conftest import REPO, file_digests, kill_after_shards, run_cli
 
 EXPECTED = {"train": {"NORMAL": 268, "PNEUMONIA": 312}, "test": {"NORMAL": 56, "PNEUMONIA": 67}}
 SHARD_ARGS = ("--shard-size", "100", "--workers", "2")
@@ -69,17 +67,7 @@ def test_counts_classes_sizes_and_metadata(size, request, kermany):
 def test_reshard_is_byte_identical_and_killed_run_resumes(shards256, kermany, tmp_path):
     reference, _ = shards256
     out = tmp_path / "again"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hpcgan", "shard", str(kermany / "chest_xray"), str(out), "--size", "256", *SHARD_ARGS],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 300
-    while len(list(out.glob("*.tar"))) < 2 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_after_shards("shard", kermany / "chest_xray", out, "--size", "256", *SHARD_ARGS, out=out, at_least=2)
     assert 2 <= len(list(out.glob("*.tar"))) < 8 and not (out / "index.json").exists()
     run_cli("shard", kermany / "chest_xray", out, "--size", "256", *SHARD_ARGS)
     assert file_digests(out) == file_digests(reference)

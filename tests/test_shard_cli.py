@@ -1,17 +1,16 @@
 """`hpcgan shard` and `hpcgan phantom` end to end: output, bad input, refusal, resume after a kill."""
 
 import csv
+import hashlib
+import io
 import json
-import signal
-import subprocess
-import sys
-import time
 
 import numpy as np
 import webdataset as wds
+from PIL import Image
 
 from hpcgan.data.index import ShardSet
-from tests.conftest import REPO, assert_one_line_error, file_digests, make_image, run_cli
+from tests.conftest import assert_one_line_error, file_digests, kill_after_shards, make_image, run_cli
 
 
 def _dataset_with_bad_files(root):
@@ -49,12 +48,7 @@ def test_shard_writes_samples_index_and_skips_bad_files(tmp_path):
         assert set(meta) >= {"source", "orig_size", "class_name", "sha256", "label"}
         assert meta["label"] == int(sample["cls"]) and shard_set.classes[meta["label"]] == meta["class_name"]
         source = src / meta["source"]
-        import hashlib
-
         assert hashlib.sha256(source.read_bytes()).hexdigest() == meta["sha256"]
-        import io
-
-        from PIL import Image
 
         with Image.open(io.BytesIO(sample["png"])) as img:
             assert img.size == (64, 64) and img.mode == "L"
@@ -123,18 +117,7 @@ def test_killed_run_resumes_to_identical_shards(tmp_path):
     args = ["phantom", "--n", "400", "--size", "64", "--shard-size", "20", "--workers", "1"]
     run_cli(args[0], tmp_path / "reference", *args[1:])
     out = tmp_path / "killed"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hpcgan", args[0], str(out), *args[1:]],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 120
-    while len(list(out.glob("*.tar"))) < 3 and time.time() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    written = len(list(out.glob("*.tar")))
+    written = kill_after_shards(args[0], out, *args[1:], out=out, at_least=3)
     assert 3 <= written < 20, "the kill should land mid-run"
     assert not (out / "index.json").exists()
     kept = {p.name: p.stat().st_mtime_ns for p in out.glob("*.tar")}

@@ -46,7 +46,8 @@ from hpcgan.data.formats import DEFAULT_FORMAT, EXTENSIONS, decode
 from hpcgan.data.index import INDEX_NAME, ShardSet
 from hpcgan.data.loader import ShardLoader
 from hpcgan.data.phantom import write_phantom_shards
-from hpcgan.data.shard_images import SIZES, ShardOptions, parse_shard_size, shard_images
+from hpcgan.data.shard_images import shard_images
+from hpcgan.data.shard_options import SIZES, ShardOptions, parse_shard_size
 from hpcgan.data.sources import discover
 from hpcgan.errors import UserError
 
@@ -311,16 +312,12 @@ def _shard(source: Source, size: int, fmt: str, settings: Settings, out: Path, p
     """Shard once with the library; a kept --workdir with the same settings is reused as it is."""
     task = progress.add_task(f"  sharding {size} px {fmt}", total=source.n)
     advance = lambda k: progress.advance(task, k)
-    workers = max(1, settings.workers)
+    options = ShardOptions(
+        size=size, format=fmt, shard_size=settings.shard_size, seed=settings.seed, workers=max(1, settings.workers)
+    )
     if source.manifest is None:
-        limits = parse_shard_size(settings.shard_size)
-        write_phantom_shards(
-            out, source.n, size, fmt, limits, settings.shard_size, settings.seed, workers=workers, progress=advance
-        )
+        write_phantom_shards(out, source.n, options, advance)
     else:
-        options = ShardOptions(
-            size=size, format=fmt, shard_size=settings.shard_size, seed=settings.seed, workers=workers
-        )
         shard_images(source.manifest, out, options, layout="csv", progress=advance)
     progress.remove_task(task)
     shard_set = ShardSet.open(out)

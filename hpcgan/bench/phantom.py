@@ -15,7 +15,8 @@ from hpcgan.bench.loader import DEFAULT_DATA
 from hpcgan.cli.progress import console
 from hpcgan.data.formats import DEFAULT_FORMAT, encode
 from hpcgan.data.phantom import render_phantom, write_phantom_shards
-from hpcgan.data.shard_images import parse_shard_size, prepare_file
+from hpcgan.data.shard_images import prepare_file
+from hpcgan.data.shard_options import ShardOptions
 from hpcgan.data.sources import discover
 
 TARGET_PER_MINUTE = 1000
@@ -36,9 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        write_phantom_shards(
-            Path(tmp) / "s", args.n, args.size, DEFAULT_FORMAT, parse_shard_size("100"), "100", workers=args.workers
-        )
+        options = ShardOptions(size=args.size, shard_size="100", workers=args.workers)
+        write_phantom_shards(Path(tmp) / "s", args.n, options)
         all_cores = 60 * args.n / (time.perf_counter() - start)
 
     real = None

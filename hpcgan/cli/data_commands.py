@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,10 @@ from hpcgan.data.formats import DEFAULT_FORMAT, EXTENSIONS
 from hpcgan.data.index import ShardSet
 from hpcgan.data.inspect import contact_sheet, summarise
 from hpcgan.data.phantom import write_phantom_shards
-from hpcgan.data.shard_images import SIZES, ShardOptions, parse_shard_size, shard_images
+from hpcgan.data.shard_images import shard_images
+from hpcgan.data.shard_options import SIZES, ShardOptions
 from hpcgan.data.shard_writer import SKIPPED_NAME
 from hpcgan.data.sources import LAYOUTS
-from hpcgan.errors import UserError
 
 
 def add_common_shard_options(p: argparse.ArgumentParser, default_size: int) -> None:
@@ -51,53 +52,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_inspect)
 
 
-def _workers(args: argparse.Namespace) -> int:
-    import os
-
-    return args.workers if args.workers is not None else len(os.sched_getaffinity(0))
-
-
-def run_shard(args: argparse.Namespace) -> int:
-    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
-    options = ShardOptions(
+def _options(args: argparse.Namespace) -> ShardOptions:
+    return ShardOptions(
         size=args.size,
-        fit=args.fit,
+        fit=getattr(args, "fit", "crop"),
         format=args.format,
         shard_size=args.shard_size,
         val_fraction=args.val_fraction,
         seed=args.seed,
-        workers=_workers(args),
+        workers=args.workers if args.workers is not None else len(os.sched_getaffinity(0)),
     )
+
+
+def run_shard(args: argparse.Namespace) -> int:
+    classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     with progress_bar(f"sharding {args.src}") as (advance, set_total):
-        index = shard_images(args.src, args.out, options, args.layout, classes, progress=advance, on_total=set_total)
+        index = shard_images(args.src, args.out, _options(args), args.layout, classes, advance, set_total)
     print_index_summary(args.out, index)
     return 0
 
 
 def run_phantom(args: argparse.Namespace) -> int:
-    if args.n < 1:
-        raise UserError(f"--n {args.n}: expected at least 1")
-    options = ShardOptions(
-        size=args.size,
-        format=args.format,
-        shard_size=args.shard_size,
-        val_fraction=args.val_fraction,
-        seed=args.seed,
-        workers=_workers(args),
-    )
     with progress_bar("rendering phantoms", total=args.n) as (advance, _):
-        index = write_phantom_shards(
-            args.out,
-            args.n,
-            args.size,
-            args.format,
-            parse_shard_size(args.shard_size),
-            args.shard_size,
-            args.seed,
-            args.val_fraction,
-            options.workers,
-            advance,
-        )
+        index = write_phantom_shards(args.out, args.n, _options(args), advance)
     print_index_summary(args.out, index)
     return 0
 

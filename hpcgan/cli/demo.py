@@ -16,7 +16,7 @@ from hpcgan.data.index import ShardSet
 from hpcgan.data.inspect import contact_sheet, summarise
 from hpcgan.data.loader import ShardLoader
 from hpcgan.data.phantom import write_phantom_shards
-from hpcgan.data.shard_images import parse_shard_size
+from hpcgan.data.shard_options import ShardOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,18 +32,8 @@ def run_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     shards = args.out / "shards" / f"phantom{args.size}"
     with progress_bar("1/3 rendering phantoms -> shards", total=args.n) as (advance, _):
-        index = write_phantom_shards(
-            shards,
-            args.n,
-            args.size,
-            "png",
-            parse_shard_size("250"),
-            "250",
-            seed=0,
-            val_fraction=0.1,
-            workers=args.workers,
-            progress=advance,
-        )
+        options = ShardOptions(size=args.size, shard_size="250", val_fraction=0.1, workers=args.workers)
+        index = write_phantom_shards(shards, args.n, options, advance)
     print_index_summary(shards, index)
 
     shard_set = ShardSet.open(shards)

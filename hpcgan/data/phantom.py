@@ -18,7 +18,9 @@ import numpy as np
 from PIL import Image
 
 from hpcgan.data.formats import EXTENSIONS, encode
-from hpcgan.data.shard_writer import PlannedSample, Prepared, ShardLimits, write_shard_set
+from hpcgan.data.shard_options import ShardOptions
+from hpcgan.data.shard_writer import PlannedSample, Prepared, write_shard_set
+from hpcgan.errors import UserError
 
 PHANTOM_CLASSES = ["normal", "opacity"]
 
@@ -135,20 +137,14 @@ def _prepare_phantom(job: tuple[int, int, int], size: int, fmt: str) -> Prepared
 
 
 def write_phantom_shards(
-    out: Path,
-    n: int,
-    size: int,
-    fmt: str,
-    limits: ShardLimits,
-    shard_size: str,
-    seed: int = 0,
-    val_fraction: float = 0.0,
-    workers: int = 1,
-    progress: Callable[[int], None] | None = None,
+    out: Path, n: int, options: ShardOptions, progress: Callable[[int], None] | None = None
 ) -> dict[str, Any]:
     """`n` phantoms, classes balanced and interleaved, the last `val_fraction` as a val split."""
+    if n < 1:
+        raise UserError(f"--n {n}: expected at least 1")
+    seed = options.seed
     labels = np.random.default_rng(seed).permutation(np.arange(n) % len(PHANTOM_CLASSES))
-    n_val = round(n * val_fraction)
+    n_val = round(n * options.val_fraction)
     splits = {"train": range(n - n_val), "val": range(n - n_val, n)}
     plan = {
         split: [
@@ -158,14 +154,16 @@ def write_phantom_shards(
         for split, indices in splits.items()
         if len(indices)
     }
-    settings = {
-        "source": "phantom",
-        "n": n,
-        "size": size,
-        "format": fmt,
-        "shard_size": shard_size,
-        "val_fraction": val_fraction,
-        "seed": seed,
-    }
-    prepare = partial(_prepare_phantom, size=size, fmt=fmt)
-    return write_shard_set(out, settings, PHANTOM_CLASSES, plan, prepare, EXTENSIONS[fmt], limits, workers, progress)
+    settings = dict(options.settings(), source="phantom", n=n)
+    prepare = partial(_prepare_phantom, size=options.size, fmt=options.format)
+    return write_shard_set(
+        out,
+        settings,
+        PHANTOM_CLASSES,
+        plan,
+        prepare,
+        EXTENSIONS[options.format],
+        options.limits(),
+        options.workers,
+        progress,
+    )
