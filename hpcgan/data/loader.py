@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
-from webdataset.filters import _shuffle
 
 from hpcgan.data.formats import decode
 from hpcgan.data.index import ShardSet
@@ -130,7 +130,7 @@ class _RankStream(IterableDataset):
             stream = ((i, j) for i in plan for j in range(counts[i]))
             one_pass = (pair for position, pair in enumerate(stream) if position % stride == self.rank % stride)
             rng = random.Random(f"{self.seed}/{epoch}/{self.rank}/{repeat}")
-            yield from _shuffle(one_pass, bufsize=self.shuffle_buffer, initial=self.shuffle_buffer, rng=rng)
+            yield from wds.shuffle(bufsize=self.shuffle_buffer, initial=self.shuffle_buffer, rng=rng)(one_pass)
 
     def batch_order(self) -> Iterator[list[tuple[int, int]]]:
         """The member numbers of every batch from the resume point on (numbers only, no I/O)."""
