@@ -129,3 +129,13 @@ def test_killed_run_resumes_to_identical_shards(tmp_path):
     )
     reused = [n for n, mtime in kept.items() if (out / n).stat().st_mtime_ns == mtime]
     assert len(reused) >= 3, "complete shards are kept, not rewritten"
+
+
+def test_damaged_index_is_a_clear_error_and_nothing_is_deleted(tmp_path):
+    src = _dataset_with_bad_files(tmp_path / "src")
+    out = tmp_path / "out"
+    run_cli("shard", src, out, "--size", "64")
+    (out / "index.json").write_text('{"settings": ')
+    shards = file_digests(out)
+    assert_one_line_error(run_cli("shard", src, out, "--size", "64", check=False), "index.json", "unreadable")
+    assert file_digests(out) == shards

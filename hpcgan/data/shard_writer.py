@@ -193,7 +193,10 @@ def _existing_index(out: Path, settings: dict) -> dict | None:
     path = out / INDEX_NAME
     if not path.exists():
         return None
-    index = json.loads(path.read_text())
+    try:
+        index = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: unreadable ({exc}); delete {out} and re-shard") from None
     _refuse_other_settings(out, index.get("settings", {}), settings)
     for split in index["splits"].values():
         for shard in split["shards"]:
