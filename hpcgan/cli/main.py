@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from hpcgan import __version__
-from hpcgan.cli import data_commands, demo
+from hpcgan.cli import data_commands, demo, train_command
 from hpcgan.cli.progress import console
 from hpcgan.errors import UserError
 
@@ -16,12 +16,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hpcgan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data_commands.register(sub)
+    train_command.register(sub)
     demo.register(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    # key=value overrides may stand anywhere among the options (argparse only takes positionals
+    # in one run), so collect the leftovers for the commands that accept them.
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        if not hasattr(args, "overrides") or any("=" not in item or item.startswith("-") for item in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        args.overrides = [*args.overrides, *extra]
     try:
         return args.run(args)
     except UserError as exc:

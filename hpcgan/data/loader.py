@@ -236,6 +236,7 @@ class ShardLoader:
             "seed": self.seed,
             "world_size": self.world_size,
             "batch_size": self.batch_size,
+            "samples_seen": self.samples_seen,
         }
 
     def load_state_dict(self, state: dict[str, int]) -> None:
@@ -250,6 +251,13 @@ class ShardLoader:
             raise UserError(f"loader state batch {batch} is outside this epoch's 0..{self.num_batches}")
         self._position = LoaderPosition(epoch, batch)
         self._batches = None  # restart the workers from the new position
+
+    def seek_global_samples(self, samples: int) -> None:
+        """Continue after `samples` images seen across all ranks, e.g. by a job of another world
+        size: the same point in training, though not the same batches."""
+        per_batch = self.batch_size * self.world_size
+        epoch, rest = divmod(samples // per_batch, self.num_batches)
+        self._position, self._batches = LoaderPosition(epoch, rest), None
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self._position.batch >= self.num_batches:

@@ -1,0 +1,42 @@
+"""`hpcgan train --gan NAME --data SHARDS [key=value ...]`: parse, build the config, hand off."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from hpcgan.cli.progress import console
+from hpcgan.train.config import apply_overrides
+from hpcgan.train.presets import PRESETS, preset
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a GAN of the zoo on a shard set (1 process or N ranks)")
+    p.add_argument("--gan", required=True, help=f"preset: {', '.join(PRESETS)}")
+    p.add_argument("--data", required=True, type=Path, help="shard set directory")
+    p.add_argument("--run-dir", type=Path, default=None, help="run directory (default runs/<gan>)")
+    p.add_argument("--resume", default="auto", help="auto (latest valid checkpoint in the run dir), none, or a PATH")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. train.steps=500 optim.lr_g=1e-4 seed=1")
+    p.set_defaults(run=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from hpcgan.train.trainer import Trainer  # torch and accelerate load only for this command
+
+    config = apply_overrides(preset(args.gan), args.overrides)
+    config.data = str(args.data)
+    run_dir = args.run_dir or Path("runs") / config.gan
+    trainer = Trainer(config, run_dir, args.resume)
+    if trainer.acc.is_main_process:
+        start = (
+            f"resumed from {trainer.resumed_from} at step {trainer.step}" if trainer.resumed_from else "from scratch"
+        )
+        console.print(
+            f"{config.gan}: {config.train.steps} steps, batch {config.train.batch_size} per rank x "
+            f"{trainer.world} rank(s) = {config.train.batch_size * trainer.world} global, {start}; "
+            f"run dir {run_dir}"
+        )
+    trainer.train()
+    if trainer.acc.is_main_process:
+        console.print(f"done: step {trainer.step}; samples and checkpoints in {run_dir}")
+    return 0

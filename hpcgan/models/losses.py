@@ -1,0 +1,42 @@
+"""GAN losses on discriminator logits, and the regularisers (gradient penalty, R1)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+LOSSES = ("bce", "hinge", "wgan")
+
+
+def d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor, real_target: torch.Tensor | None = None) -> torch.Tensor:
+    """Discriminator loss. `real_target` (per-sample, for BCE) carries label smoothing or noise."""
+    if kind == "bce":
+        target = torch.ones_like(real) if real_target is None else real_target
+        return F.binary_cross_entropy_with_logits(real, target) + F.binary_cross_entropy_with_logits(
+            fake, torch.zeros_like(fake)
+        )
+    if kind == "hinge":
+        return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
+    if kind == "wgan":
+        return fake.mean() - real.mean()
+    raise ValueError(f"loss {kind!r}: expected one of {', '.join(LOSSES)}")
+
+
+def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
+    if kind == "bce":  # the non-saturating form
+        return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+    return -fake.mean()  # hinge and wgan
+
+
+def gradient_penalty(d, real: torch.Tensor, fake: torch.Tensor, labels, generator: torch.Generator) -> torch.Tensor:
+    """WGAN-GP: (||grad D(x_hat)|| - 1)^2 on random interpolates of real and fake."""
+    alpha = torch.rand(len(real), 1, 1, 1, generator=generator, device=real.device)
+    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
+    (grad,) = torch.autograd.grad(d(mixed, labels)[0].sum(), mixed, create_graph=True)
+    return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+
+
+def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    """R1: squared gradient norm of D on real data (`real` must require grad)."""
+    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(dim=1).mean()

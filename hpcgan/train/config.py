@@ -1,0 +1,158 @@
+"""The run configuration: typed dataclasses, one per component, with `key=value` overrides.
+
+A preset (hpcgan/train/presets.py) is a function returning a full RunConfig; the command line
+then overrides single fields by dotted key, e.g. `train.steps=500 optim.lr_g=1e-4 seed=3`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpcgan.errors import UserError
+
+
+@dataclass
+class ModelConfig:
+    arch: str = "dcgan"  # dcgan | mlp
+    resolution: int = 64  # px; must match the shard set
+    z_dim: int = 128
+    g_width: int = 64  # channels of G's last block (doubling towards the seed)
+    d_width: int = 64  # channels of D's first block
+    conditional: str = "none"  # none | projection (cGAN) | aux (AC-GAN)
+    d_batchnorm: bool = True
+    d_spectral_norm: bool = False
+
+
+@dataclass
+class LossConfig:
+    kind: str = "bce"  # bce | hinge | wgan
+    gp_weight: float = 0.0  # WGAN-GP gradient penalty
+    r1_gamma: float = 0.0  # R1 penalty on real data
+    aux_weight: float = 1.0  # AC-GAN class loss weight
+    label_smoothing: float = 0.0  # real targets 1 - s (BCE only)
+    label_noise: float = 0.0  # probability of swapping a real target to 0 (BCE only)
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"  # adam | rmsprop
+    lr_g: float = 2e-4
+    lr_d: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_steps: int = 1  # D updates per G update (n_critic)
+    g_steps: int = 1  # G updates per D update
+    weight_clip: float = 0.0  # WGAN weight clipping of D
+    grad_clip: float = 0.0  # max gradient norm, 0 = off
+    finetune_from: int = 0  # from this step on, both LRs are scaled by finetune_scale (0 = never)
+    finetune_scale: float = 0.1
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000  # generator updates
+    batch_size: int = 32  # per rank
+    precision: str = "auto"  # auto (fp32 on CPU, bf16 on CUDA) | fp32 | bf16 | fp16
+    ema: float = 0.999  # 0 = no EMA generator
+    ema_rampup: int = 100
+    augment: str = ""  # applied to real images only: brightness,contrast,translation
+    diffaugment: str = ""  # applied to real and fake before D
+    num_workers: int = 2  # data loader processes per rank
+    log_every: int = 10
+    sample_every: int = 500
+
+
+@dataclass
+class CheckpointConfig:
+    every: int = 500  # steps; 0 = only at the end and on demand
+    keep: int = 3  # the newest k (>= 2: the newest may be in the middle of being written)
+
+
+@dataclass
+class RunConfig:
+    gan: str = "dcgan64"
+    data: str = ""  # shard set directory
+    seed: int = 0
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def hash(self) -> str:
+        """What must match for an exact resume: everything but the step count and cadences."""
+        d = self.to_dict()
+        d["train"] = {
+            k: v for k, v in d["train"].items() if k not in ("steps", "log_every", "sample_every", "num_workers")
+        }
+        d.pop("checkpoint")
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        config = cls()
+        for key, value in _flatten(d):
+            set_field(config, key, value)
+        return config
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out = []
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out += _flatten(v, f"{prefix}{k}.")
+        else:
+            out.append((f"{prefix}{k}", v))
+    return out
+
+
+def set_field(config: Any, dotted: str, value: Any) -> None:
+    """Set `config.a.b = value`, converting strings to the field's type."""
+    *path, name = dotted.split(".")
+    target = config
+    for part in path:
+        if not dataclasses.is_dataclass(target) or not hasattr(target, part):
+            raise UserError(f"override {dotted}: no section {part!r}; sections are {_names(config)}")
+        target = getattr(target, part)
+    fields = {f.name: f for f in dataclasses.fields(target)} if dataclasses.is_dataclass(target) else {}
+    if name not in fields or dataclasses.is_dataclass(getattr(target, name)):
+        raise UserError(f"override {dotted}: unknown key; {'.'.join(path) or 'top level'} has {', '.join(fields)}")
+    kind = typing.get_type_hints(type(target))[name]
+    setattr(target, name, _convert(dotted, value, kind))
+
+
+def _convert(dotted: str, value: Any, kind: Any) -> Any:
+    if isinstance(kind, types.UnionType):
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+    if not isinstance(value, str) or kind is str:
+        return kind(value) if kind in (int, float) and not isinstance(value, bool) else value
+    try:
+        if kind is bool:
+            if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError(value)
+            return value.lower() in ("true", "1", "yes")
+        return kind(float(value)) if kind is int and "e" in value.lower() else kind(value)
+    except ValueError:
+        raise UserError(f"override {dotted}={value}: expected {kind.__name__}") from None
+
+
+def _names(config: Any) -> str:
+    return ", ".join(f.name for f in dataclasses.fields(config))
+
+
+def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"override {item!r}: expected key=value, e.g. train.steps=500")
+        set_field(config, key.strip(), value.strip())
+    return config

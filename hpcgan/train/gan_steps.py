@@ -1,0 +1,102 @@
+"""One discriminator update and one generator update: the GAN math, for every preset.
+
+Without BatchNorm, D sees real and fake in one forward pass, with the gradient-penalty
+interpolates or R1's real inputs in the same batch; with BatchNorm, real and fake pass
+separately, each normalised by its own batch statistics. The G step goes through D's unwrapped
+module with D frozen: D's parameters need no gradient there, and a DDP forward without a
+backward would leave DDP's reducer waiting.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from hpcgan.models.augment import augment
+from hpcgan.models.losses import d_loss, g_loss
+from hpcgan.train.config import RunConfig
+
+
+@dataclass
+class StepStats:
+    """Detached scalar tensors: read (and synchronised with the device) only when logged."""
+
+    loss: torch.Tensor
+    real_acc: torch.Tensor | float = 0.0  # D's accuracy on real images (logit > 0)
+    fake_acc: torch.Tensor | float = 0.0  # D's accuracy on fake images (logit < 0)
+    penalty: torch.Tensor | float = 0.0
+
+
+def sample_latent(config: RunConfig, n: int, num_classes: int, gen: torch.Generator, device) -> tuple:
+    z = torch.randn(n, config.model.z_dim, generator=gen, device=device)
+    labels = torch.randint(0, max(num_classes, 1), (n,), generator=gen, device=device)
+    return z, labels
+
+
+def discriminator_loss(
+    config: RunConfig, g, d, real: torch.Tensor, labels: torch.Tensor, num_classes: int, gen: torch.Generator
+) -> tuple[torch.Tensor, StepStats]:
+    c, n = config, len(real)
+    z, fake_labels = sample_latent(c, n, num_classes, gen, real.device)
+    with torch.no_grad():  # no G graph, and no DDP reduction armed for G
+        fake = g(z, fake_labels)
+    if c.train.diffaugment:
+        real, fake = augment(real, c.train.diffaugment, gen), augment(fake, c.train.diffaugment, gen)
+    inputs, cond = [real, fake], [labels, fake_labels]
+    if c.loss.gp_weight:
+        alpha = torch.rand(n, 1, 1, 1, generator=gen, device=real.device)
+        inputs.append((alpha * real + (1 - alpha) * fake).requires_grad_(True))
+        cond.append(labels)
+    if c.loss.r1_gamma:
+        real = inputs[0] = real.detach().requires_grad_(True)
+    if c.model.d_batchnorm:
+        # Separate passes, as in DCGAN: each batch is normalised by its own statistics, as the
+        # fake-only batch of the G step will be. (DDP allows the two forwards since its buffers
+        # are not re-broadcast, see trainer._accelerator.)
+        real_out, fake_out = d(inputs[0], cond[0]), d(inputs[1], cond[1])
+        logits = torch.cat([real_out[0], fake_out[0]])
+        class_logits = None if real_out[1] is None else torch.cat([real_out[1], fake_out[1]])
+    else:
+        logits, class_logits = d(torch.cat(inputs), torch.cat(cond))
+    real_logits, fake_logits = logits[:n], logits[n : 2 * n]
+
+    target = None
+    if c.loss.kind == "bce" and (c.loss.label_smoothing or c.loss.label_noise):
+        target = torch.full_like(real_logits, 1.0 - c.loss.label_smoothing)
+        flip = torch.rand(n, generator=gen, device=real.device) < c.loss.label_noise
+        target = torch.where(flip, torch.zeros_like(target), target)
+    loss = d_loss(c.loss.kind, real_logits, fake_logits, target)
+    penalty = torch.zeros((), device=real.device)
+    if c.loss.gp_weight:
+        (grad,) = torch.autograd.grad(logits[2 * n :].sum(), inputs[2], create_graph=True)
+        penalty = penalty + c.loss.gp_weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+    if c.loss.r1_gamma:
+        (grad,) = torch.autograd.grad(real_logits.sum(), inputs[0], create_graph=True)
+        penalty = penalty + c.loss.r1_gamma / 2 * grad.flatten(1).pow(2).sum(dim=1).mean()
+    if class_logits is not None:
+        loss = loss + c.loss.aux_weight * (
+            F.cross_entropy(class_logits[:n], labels) + F.cross_entropy(class_logits[n : 2 * n], fake_labels)
+        )
+    stats = StepStats(
+        loss.detach(),
+        (real_logits > 0).float().mean().detach(),
+        (fake_logits < 0).float().mean().detach(),
+        penalty.detach(),
+    )
+    return loss + penalty, stats
+
+
+def generator_loss(
+    config: RunConfig, g, d_module, n: int, num_classes: int, gen: torch.Generator, device
+) -> tuple[torch.Tensor, StepStats]:
+    z, fake_labels = sample_latent(config, n, num_classes, gen, device)
+    fake = g(z, fake_labels)
+    if config.train.diffaugment:
+        fake = augment(fake, config.train.diffaugment, gen)
+    logits, class_logits = d_module(fake, fake_labels)
+    loss = g_loss(config.loss.kind, logits)
+    if class_logits is not None:
+        loss = loss + config.loss.aux_weight * F.cross_entropy(class_logits, fake_labels)
+    return loss, StepStats(loss.detach())

@@ -1,0 +1,82 @@
+"""Presets: `--gan NAME` picks a function returning a full RunConfig. Each derives from a base and
+changes what makes it that GAN; `key=value` overrides come on top."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from hpcgan.errors import UserError
+from hpcgan.train.config import RunConfig
+
+
+def dcgan(resolution: int) -> RunConfig:
+    config = RunConfig(gan=f"dcgan{resolution}")
+    config.model.resolution = resolution
+    # Narrower at high resolution so that dcgan512 fits a batch of 8+ per GPU.
+    config.model.g_width = config.model.d_width = {64: 64, 128: 64, 256: 32, 512: 16}.get(resolution, 64)
+    return config
+
+
+def vanilla64() -> RunConfig:
+    config = dcgan(64)
+    config.gan, config.model.arch, config.model.g_width, config.model.d_width = "vanilla64", "mlp", 256, 256
+    return config
+
+
+def wgan64() -> RunConfig:
+    config = dcgan(64)
+    config.gan, config.loss.kind, config.model.d_batchnorm = "wgan64", "wgan", False
+    config.optim.name, config.optim.lr_g, config.optim.lr_d = "rmsprop", 5e-5, 5e-5
+    config.optim.d_steps, config.optim.weight_clip = 5, 0.01
+    return config
+
+
+def wgan_gp256() -> RunConfig:
+    config = dcgan(256)
+    config.gan, config.loss.kind, config.loss.gp_weight = "wgan-gp256", "wgan", 10.0
+    config.model.d_batchnorm = False  # the penalty is per sample; batch statistics would break it
+    config.optim.lr_g = config.optim.lr_d = 1e-4
+    config.optim.beta1, config.optim.beta2, config.optim.d_steps = 0.0, 0.9, 5
+    return config
+
+
+def cgan64() -> RunConfig:
+    config = dcgan(64)
+    config.gan, config.model.conditional = "cgan64", "projection"
+    return config
+
+
+def acgan256() -> RunConfig:
+    config = dcgan(256)
+    config.gan, config.model.conditional = "acgan256", "aux"
+    return config
+
+
+def sngan256() -> RunConfig:
+    """The modern default for a few thousand images: spectral norm, hinge, R1, EMA, DiffAugment."""
+    config = dcgan(256)
+    config.gan, config.loss.kind, config.loss.r1_gamma = "sngan256", "hinge", 0.1
+    config.model.d_spectral_norm, config.model.d_batchnorm = True, False
+    config.optim.beta1, config.optim.beta2 = 0.0, 0.99
+    config.train.diffaugment = "brightness,contrast,translation"
+    return config
+
+
+PRESETS: dict[str, Callable[[], RunConfig]] = {
+    "vanilla64": vanilla64,
+    "dcgan64": lambda: dcgan(64),
+    "dcgan128": lambda: dcgan(128),
+    "dcgan256": lambda: dcgan(256),
+    "dcgan512": lambda: dcgan(512),
+    "wgan64": wgan64,
+    "wgan-gp256": wgan_gp256,
+    "cgan64": cgan64,
+    "acgan256": acgan256,
+    "sngan256": sngan256,
+}
+
+
+def preset(name: str) -> RunConfig:
+    if name not in PRESETS:
+        raise UserError(f"--gan {name}: unknown preset; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]()
