@@ -108,3 +108,14 @@ def test_stopping_mid_epoch_and_iterating_again_continues(phantoms, workers):
     head = sequence(loader, limit=5)  # e.g. a trainer that stops to evaluate, then goes on
     assert loader.position.batch == 5
     assert head + sequence(loader) == reference
+
+
+def test_seek_global_samples_continues_at_the_same_point_with_another_world_size(phantoms):
+    two_ranks = ShardLoader(phantoms, batch_size=4, rank=0, world_size=2)
+    sequence(two_ranks)
+    sequence(two_ranks, limit=5)  # one epoch and 5 batches: 18 * 8 + 5 * 8 = 184 samples in all
+    seen = two_ranks.state_dict()["samples_seen"]
+    assert seen == (18 + 5) * 8
+    one_rank = ShardLoader(phantoms, batch_size=4, rank=0, world_size=1)
+    one_rank.seek_global_samples(seen)
+    assert one_rank.samples_seen == seen and one_rank.position.epoch == 1 and one_rank.position.batch == 9

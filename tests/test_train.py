@@ -204,3 +204,20 @@ def test_two_ddp_ranks_stay_identical_and_resume_exactly(phantoms64, tmp_path):
     a, b = final_state(tmp_path / "full", 12), final_state(tmp_path / "split", 12)
     assert a["world_size"] == 2 and len(a["rng"]) == 2
     assert_identical(a, b)
+
+
+def test_resume_on_another_world_size_continues_from_the_global_sample_count(phantoms64, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run_dir = tmp_path / "grow"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
+           "hpcgan.train", "--gan", "dcgan64", "--data", str(phantoms64), "--run-dir", str(run_dir), *TINY,
+           "train.steps=6"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    two = final_state(run_dir, 6)
+    proc = train(phantoms64, run_dir, "train.steps=9")  # one process now
+    assert "resumed from" in proc.stderr and "step 6" in proc.stderr
+    one = final_state(run_dir, 9)
+    assert two["world_size"] == 2 and one["world_size"] == 1
+    # 6 steps x 8 images x 2 ranks, then 3 steps x 8 x 1.
+    assert two["loader"]["samples_seen"] == 96 and one["loader"]["samples_seen"] == 96 + 24
