@@ -128,7 +128,9 @@ def test_killed_run_resumes_to_identical_shards(tmp_path):
         == ShardSet.open(tmp_path / "reference").content_hash
     )
     reused = [n for n, mtime in kept.items() if (out / n).stat().st_mtime_ns == mtime]
-    assert len(reused) >= 3, "complete shards are kept, not rewritten"
+    # The newest shard may be renamed but not yet recorded in .progress.json when the kill lands;
+    # it is then rewritten (identically). Every recorded one is kept.
+    assert len(reused) >= written - 1, "complete shards are kept, not rewritten"
 
 
 def test_damaged_index_is_a_clear_error_and_nothing_is_deleted(tmp_path):

@@ -9,7 +9,6 @@ records it, so an interrupted run resumes after its last complete shard.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import multiprocessing
@@ -22,7 +21,7 @@ from typing import Any
 
 import webdataset as wds
 
-from hpcgan.atomic import atomic_open, fsync_dir, write_json
+from hpcgan.atomic import atomic_open, fsync_dir, sha256_file, write_json
 from hpcgan.data.index import INDEX_NAME, content_hash
 from hpcgan.errors import UserError
 
@@ -174,19 +173,11 @@ def _close(out: Path, shard: _OpenShard, end: int, state: dict, split_state: dic
             "end": end,
             "count": shard.count,
             "bytes": (out / shard.name).stat().st_size,
-            "sha256": _sha256_file(out / shard.name),
+            "sha256": sha256_file(out / shard.name),
             "histogram": dict(sorted(shard.histogram.items())),
         }
     )
     write_json(out / PROGRESS_NAME, state)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _existing_index(out: Path, settings: dict) -> dict | None:

@@ -8,7 +8,6 @@ file is skipped with a warning and the previous one is used.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import warnings
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 
 import torch
 
-from hpcgan.atomic import atomic_open, write_json
+from hpcgan.atomic import atomic_open, sha256_file, write_json
 from hpcgan.errors import UserError
 
 
@@ -32,18 +31,10 @@ def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any], keep: int) 
         torch.save(state, handle)
     write_json(
         path.with_suffix(".json"),
-        {"step": step, "file": path.name, "bytes": path.stat().st_size, "sha256": _sha256(path)},
+        {"step": step, "file": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)},
     )
     _prune(folder, max(2, keep))
     return path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def committed(run_dir: Path) -> list[Path]:
@@ -66,7 +57,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     marker = path.with_suffix(".json")
     if marker.is_file():
         expected = json.loads(marker.read_text())
-        if path.stat().st_size != expected["bytes"] or _sha256(path) != expected["sha256"]:
+        if path.stat().st_size != expected["bytes"] or sha256_file(path) != expected["sha256"]:
             raise UserError(f"{path}: does not match its commit marker {marker.name} (truncated or corrupt)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
