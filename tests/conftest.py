@@ -18,9 +18,11 @@ REPO = Path(__file__).resolve().parents[1]
 KERMANY = REPO.parent / "shared" / "data" / "kermany-cxr"
 
 
-def run_cli(*args: str | Path, timeout: float = 600, check: bool = True) -> subprocess.CompletedProcess:
-    """`python -m hpcgan ARGS` in a fresh process, as a user would run it."""
-    env = dict(os.environ, COLUMNS="200")
+def run_cli(
+    *args: str | Path, timeout: float = 600, check: bool = True, threads: int | None = None
+) -> subprocess.CompletedProcess:
+    """`python -m hpcgan ARGS` in a fresh process, as a user would run it (`threads`: OMP_NUM_THREADS)."""
+    env = dict(os.environ, COLUMNS="200", **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
     proc = subprocess.run(
         [sys.executable, "-m", "hpcgan", *map(str, args)],
         capture_output=True,

@@ -67,10 +67,14 @@ def phantoms64(tmp_path_factory):
     return out
 
 
+# Bit-identical comparisons run single-threaded: a once-seen difference between an uninterrupted
+# and a resumed run, on a loaded 2-core machine, points at thread-count-dependent CPU reductions.
+ONE_THREAD = dict(os.environ, OMP_NUM_THREADS="1")
+
+
 def train(data, run_dir, *overrides, resume="auto"):
-    return run_cli(
-        "train", "--gan", "dcgan64", "--data", data, "--run-dir", run_dir, "--resume", resume, *TINY, *overrides
-    )
+    args = ("train", "--gan", "dcgan64", "--data", data, "--run-dir", run_dir, "--resume", resume, *TINY)
+    return run_cli(*args, *overrides, threads=1)
 
 
 def final_state(run_dir, step):
@@ -115,7 +119,7 @@ def test_sigkill_after_a_checkpoint_then_resume_is_bit_identical(phantoms64, tmp
         "train.steps=30",
         "checkpoint.every=5",
     ]
-    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=REPO, env=ONE_THREAD, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     marker = run_dir / "checkpoints" / "step-0000010.json"
     deadline = time.time() + 120
     while not marker.exists() and time.time() < deadline and proc.poll() is None:
@@ -179,7 +183,7 @@ def test_short_training_learns_the_data(phantoms64, tmp_path):
 
 
 def test_two_ddp_ranks_stay_identical_and_resume_exactly(phantoms64, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = ONE_THREAD
     run = lambda *args: subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *map(str, args)],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
@@ -207,7 +211,7 @@ def test_two_ddp_ranks_stay_identical_and_resume_exactly(phantoms64, tmp_path):
 
 
 def test_resume_on_another_world_size_continues_from_the_global_sample_count(phantoms64, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env = ONE_THREAD
     run_dir = tmp_path / "grow"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m",
            "hpcgan.train", "--gan", "dcgan64", "--data", str(phantoms64), "--run-dir", str(run_dir), *TINY,
