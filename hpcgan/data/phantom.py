@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from hpcgan.data.formats import EXTENSIONS, encode
+from hpcgan.data.formats import encode
 from hpcgan.data.shard_options import ShardOptions
 from hpcgan.data.shard_writer import PlannedSample, Prepared, write_shard_set
 from hpcgan.errors import UserError
@@ -156,14 +156,4 @@ def write_phantom_shards(
     }
     settings = dict(options.settings(), source="phantom", n=n)
     prepare = partial(_prepare_phantom, size=options.size, fmt=options.format)
-    return write_shard_set(
-        out,
-        settings,
-        PHANTOM_CLASSES,
-        plan,
-        prepare,
-        EXTENSIONS[options.format],
-        options.limits(),
-        options.workers,
-        progress,
-    )
+    return write_shard_set(out, settings, PHANTOM_CLASSES, plan, prepare, options, progress)

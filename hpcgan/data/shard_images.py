@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from hpcgan.data.formats import EXTENSIONS, encode
+from hpcgan.data.formats import encode
 from hpcgan.data.pixels import UnreadableImage
 from hpcgan.data.preprocess import decode_source, square
 from hpcgan.data.shard_options import ShardOptions
@@ -45,17 +45,7 @@ def shard_images(
     if on_total:
         on_total(sum(len(v) for v in plan.values()))
     prepare = partial(prepare_file, size=options.size, fit=options.fit, fmt=options.format)
-    return write_shard_set(
-        out,
-        settings,
-        class_names,
-        plan,
-        prepare,
-        EXTENSIONS[options.format],
-        options.limits(),
-        options.workers,
-        progress,
-    )
+    return write_shard_set(out, settings, class_names, plan, prepare, options, progress)
 
 
 def _fingerprint(images: list[SourceImage], root: Path) -> str:

@@ -7,11 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from hpcgan.data.formats import DEFAULT_FORMAT, EXTENSIONS
-from hpcgan.data.shard_writer import ShardLimits
 from hpcgan.errors import UserError
 
 SIZES = (32, 64, 128, 256, 512, 1024)  # 32 and 64 for tests and the smallest presets
 MAX_SHARD_BYTES = 1 << 30  # ~1 GB: the usual WebDataset practice, and a cap on any single tar
+
+
+@dataclass
+class ShardLimits:
+    max_count: int  # 0 means no limit on images
+    max_bytes: int
 
 
 @dataclass(frozen=True)

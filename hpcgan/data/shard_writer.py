@@ -22,7 +22,9 @@ from typing import Any
 import webdataset as wds
 
 from hpcgan.atomic import atomic_open, fsync_dir, sha256_file, write_json
+from hpcgan.data.formats import EXTENSIONS
 from hpcgan.data.index import INDEX_NAME, content_hash
+from hpcgan.data.shard_options import ShardLimits, ShardOptions
 from hpcgan.errors import UserError
 
 PROGRESS_NAME = ".progress.json"
@@ -53,12 +55,6 @@ class Skipped:
 
 
 @dataclass
-class ShardLimits:
-    max_count: int  # 0 means no limit on images
-    max_bytes: int
-
-
-@dataclass
 class _OpenShard:
     name: str
     first: int  # plan index of the first item this shard covers
@@ -76,12 +72,11 @@ def write_shard_set(
     classes: list[str],
     plan: dict[str, list[PlannedSample]],
     prepare: Callable[[Any], Prepared | Skipped],
-    ext: str,
-    limits: ShardLimits,
-    workers: int,
+    options: ShardOptions,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Write (or resume writing) the shard set in `out` and return its index."""
+    ext, limits = EXTENSIONS[options.format], options.limits()
     out.mkdir(parents=True, exist_ok=True)
     index = _existing_index(out, settings)
     if index is not None:
@@ -89,7 +84,7 @@ def write_shard_set(
     state = _load_progress(out, settings)
     for stale in out.glob(".*.tar.tmp"):
         stale.unlink()
-    with _pool(workers) as pool:
+    with _pool(options.workers) as pool:
         for split, samples in plan.items():
             split_state = state["splits"].setdefault(split, {"shards": [], "skipped": []})
             done = split_state["shards"][-1]["end"] if split_state["shards"] else 0

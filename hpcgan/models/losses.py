@@ -28,11 +28,10 @@ def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
     return -fake.mean()  # hinge and wgan
 
 
-def gradient_penalty(d, real: torch.Tensor, fake: torch.Tensor, labels, generator: torch.Generator) -> torch.Tensor:
-    """WGAN-GP: (||grad D(x_hat)|| - 1)^2 on random interpolates of real and fake."""
-    alpha = torch.rand(len(real), 1, 1, 1, generator=generator, device=real.device)
-    mixed = (alpha * real + (1 - alpha) * fake).requires_grad_(True)
-    (grad,) = torch.autograd.grad(d(mixed, labels)[0].sum(), mixed, create_graph=True)
+def gradient_penalty(mixed_logits: torch.Tensor, mixed: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP: (||grad D(x_hat)|| - 1)^2 at interpolates x_hat of real and fake (`mixed` must
+    require grad; the caller runs D on it, so D can see it in the same pass as the rest)."""
+    (grad,) = torch.autograd.grad(mixed_logits.sum(), mixed, create_graph=True)
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from hpcgan.models.augment import augment
-from hpcgan.models.losses import d_loss, g_loss
+from hpcgan.models.losses import d_loss, g_loss, gradient_penalty, r1_penalty
 from hpcgan.train.config import RunConfig
 
 
@@ -70,11 +70,9 @@ def discriminator_loss(
     loss = d_loss(c.loss.kind, real_logits, fake_logits, target)
     penalty = torch.zeros((), device=real.device)
     if c.loss.gp_weight:
-        (grad,) = torch.autograd.grad(logits[2 * n :].sum(), inputs[2], create_graph=True)
-        penalty = penalty + c.loss.gp_weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+        penalty = penalty + c.loss.gp_weight * gradient_penalty(logits[2 * n :], inputs[2])
     if c.loss.r1_gamma:
-        (grad,) = torch.autograd.grad(real_logits.sum(), inputs[0], create_graph=True)
-        penalty = penalty + c.loss.r1_gamma / 2 * grad.flatten(1).pow(2).sum(dim=1).mean()
+        penalty = penalty + c.loss.r1_gamma / 2 * r1_penalty(real_logits, inputs[0])
     if class_logits is not None:
         loss = loss + c.loss.aux_weight * (
             F.cross_entropy(class_logits[:n], labels) + F.cross_entropy(class_logits[n : 2 * n], fake_labels)

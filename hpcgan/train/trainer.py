@@ -29,7 +29,7 @@ from hpcgan.models.build import build_networks
 from hpcgan.models.ema import update_ema
 from hpcgan.train.checkpoint import latest_valid, load_checkpoint, save_checkpoint
 from hpcgan.train.config import RunConfig
-from hpcgan.train.gan_steps import discriminator_loss, generator_loss, sample_latent
+from hpcgan.train.gan_steps import discriminator_loss, generator_loss
 from hpcgan.train.run_outputs import MetricsLog, save_grid
 
 PURPOSE_D, PURPOSE_G, PURPOSE_AUG = 1, 2, 3
@@ -82,7 +82,7 @@ class Trainer:
             write_json(self.run_dir / "config.json", config.to_dict())
         self.metrics = MetricsLog(self.run_dir, self.acc.is_main_process)
         fixed = torch.Generator(device="cpu").manual_seed(config.seed)
-        self.fixed_z, self.fixed_labels = sample_latent(config, SAMPLE_GRID, self.num_classes, fixed, "cpu")
+        self.fixed_z = torch.randn(SAMPLE_GRID, config.model.z_dim, generator=fixed)
         self.fixed_labels = torch.arange(SAMPLE_GRID) % max(self.num_classes, 1)  # classes in fixed columns
 
     # -- the loop -------------------------------------------------------------------------------
@@ -108,7 +108,8 @@ class Trainer:
                 self.save_samples()
             if c.checkpoint.every and self.step % c.checkpoint.every == 0:
                 self.save_checkpoint()
-        self.save_checkpoint()
+        if not (c.checkpoint.every and self.step % c.checkpoint.every == 0):  # else just saved
+            self.save_checkpoint()
         self.save_samples()
         self.metrics.close()
 
