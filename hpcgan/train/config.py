@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpcgan.errors import UserError
+from hpcgan.models.build import build_networks
 
 
 @dataclass
@@ -156,3 +157,12 @@ def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
             raise UserError(f"override {item!r}: expected key=value, e.g. train.steps=500")
         set_field(config, key.strip(), value.strip())
     return config
+
+
+def networks_for(config: RunConfig, num_classes: int):
+    """G and D (in that order) as the config describes them, for a shard set with `num_classes`."""
+    m = config.model
+    return build_networks(
+        m.arch, m.resolution, m.z_dim, m.g_width, m.d_width, m.conditional, num_classes, m.d_batchnorm,
+        m.d_spectral_norm,
+    )  # fmt: skip

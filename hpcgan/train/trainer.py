@@ -25,10 +25,9 @@ from hpcgan.data.index import ShardSet
 from hpcgan.data.loader import ShardLoader
 from hpcgan.errors import UserError
 from hpcgan.models.augment import augment
-from hpcgan.models.build import build_networks
 from hpcgan.models.ema import update_ema
 from hpcgan.train.checkpoint import latest_valid, load_checkpoint, save_checkpoint
-from hpcgan.train.config import RunConfig
+from hpcgan.train.config import RunConfig, networks_for
 from hpcgan.train.gan_steps import discriminator_loss, generator_loss
 from hpcgan.train.run_outputs import MetricsLog, save_grid
 
@@ -48,22 +47,12 @@ class Trainer:
                 f"--data {config.data}: images are {shard_set.image_size} px, --gan {config.gan} "
                 f"trains at {config.model.resolution} px (override model.resolution or re-shard)"
             )
-        self.num_classes = len(shard_set.classes)
+        self.classes = shard_set.classes
+        self.num_classes = len(self.classes)
 
         # Construct networks: the same seed on every rank gives the same initial weights.
         torch.manual_seed(config.seed)
-        m = config.model
-        g, d = build_networks(
-            m.arch,
-            m.resolution,
-            m.z_dim,
-            m.g_width,
-            m.d_width,
-            m.conditional,
-            self.num_classes,
-            m.d_batchnorm,
-            m.d_spectral_norm,
-        )
+        g, d = networks_for(config, self.num_classes)
         self.ema = copy.deepcopy(g).eval().requires_grad_(False).to(self.device) if config.train.ema else None
         opt_g, opt_d = _optimizer(config, g, "g"), _optimizer(config, d, "d")
         self.g, self.d, self.opt_g, self.opt_d = self.acc.prepare(g, d, opt_g, opt_d)
@@ -211,6 +200,7 @@ class Trainer:
             "loader": self.loader.state_dict(),
             "rng": gather_object([_rng_states()]),  # one entry per rank
             "world_size": self.world,
+            "classes": self.classes,
         }
 
     def save_checkpoint(self) -> None:
