@@ -3,6 +3,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -12,9 +13,8 @@ import pytest
 import torch
 
 from hpcgan.errors import UserError
-from hpcgan.models.build import build_networks
 from hpcgan.train.checkpoint import latest_valid
-from hpcgan.train.config import apply_overrides
+from hpcgan.train.config import apply_overrides, networks_for
 from hpcgan.train.gan_steps import discriminator_loss, generator_loss
 from hpcgan.train.presets import PRESETS, preset
 from tests.conftest import REPO, run_cli
@@ -33,15 +33,13 @@ TINY = [
 def test_every_preset_builds_and_steps_at_its_resolution(name):
     config = apply_overrides(preset(name), ["model.g_width=4", "model.d_width=4"])
     m = config.model
-    g, d = build_networks(
-        m.arch, m.resolution, m.z_dim, m.g_width, m.d_width, m.conditional, 2, m.d_batchnorm, m.d_spectral_norm
-    )
+    g, d = networks_for(config, 2)
     gen = torch.Generator().manual_seed(0)
     real = torch.rand(4, 1, m.resolution, m.resolution, generator=gen) * 2 - 1
     loss_d, stats = discriminator_loss(config, g, d, real, torch.tensor([0, 1, 0, 1]), 2, gen)
     loss_d.backward()
     assert torch.isfinite(loss_d) and all(p.grad is not None for p in d.parameters() if p.requires_grad)
-    loss_g, _ = generator_loss(config, g, d, 4, 2, gen, "cpu")
+    loss_g, _ = generator_loss(config, g, d, 4, 2, gen, "cpu", real)
     loss_g.backward()
     assert torch.isfinite(loss_g) and all(p.grad is not None for p in g.parameters())
     assert g(torch.randn(2, m.z_dim), torch.tensor([0, 1])).shape == (2, 1, m.resolution, m.resolution)
@@ -208,6 +206,22 @@ def test_two_ddp_ranks_stay_identical_and_resume_exactly(phantoms64, tmp_path):
     a, b = final_state(tmp_path / "full", 12), final_state(tmp_path / "split", 12)
     assert a["world_size"] == 2 and len(a["rng"]) == 2
     assert_identical(a, b)
+
+    # SIGKILL the whole job (launcher and both ranks) after a checkpoint, then resume.
+    killed = tmp_path / "killed"
+    args = [*common, "--run-dir", killed, "train.steps=12", "checkpoint.every=2"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *map(str, args)]
+    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # fmt: skip
+    marker, deadline = killed / "checkpoints" / "step-0000004.json", time.time() + 120
+    while not marker.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert marker.exists() and not (killed / "checkpoints" / "step-0000012.json").exists()
+    proc = run(*common, "--run-dir", killed, "train.steps=12", "checkpoint.every=2")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert_identical(a, final_state(killed, 12))
 
 
 def test_resume_on_another_world_size_continues_from_the_global_sample_count(phantoms64, tmp_path):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from hpcgan import __version__
 from hpcgan.cli import data_commands, demo, train_command
@@ -21,7 +22,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ARG001
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = _one_line_warning  # no source lines under our own warnings
     parser = build_parser()
     # key=value overrides may stand anywhere among the options (argparse only takes positionals
     # in one run), so collect the leftovers for the commands that accept them.

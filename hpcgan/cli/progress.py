@@ -26,3 +26,19 @@ def progress_bar(
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield (lambda n: bar.advance(task, n)), (lambda t: bar.update(task, total=t))
+
+
+@contextmanager
+def step_progress(description: str, total: int, completed: int = 0) -> Iterator[Callable[[int, str], None]]:
+    """Yields update(completed, status): a bar with a free-text status (e.g. the latest losses)."""
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+    )
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task(description, total=total, completed=completed, status="")
+        yield lambda n, status: bar.update(task, completed=n, status=status)

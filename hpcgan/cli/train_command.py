@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hpcgan.cli.progress import console
+from hpcgan.cli.progress import console, step_progress
 from hpcgan.train.config import apply_overrides
 from hpcgan.train.presets import PRESETS, preset
 
@@ -36,7 +36,20 @@ def run_train(args: argparse.Namespace) -> int:
             f"{trainer.world} rank(s) = {config.train.batch_size * trainer.world} global, {start}; "
             f"run dir {run_dir}"
         )
-    trainer.train()
+    if trainer.acc.is_main_process:
+        with step_progress(f"{config.gan} steps", config.train.steps, trainer.step) as update:
+            trainer.train(lambda step, m: update(step, _status(m)))
+    else:
+        trainer.train()
     if trainer.acc.is_main_process:
         console.print(f"done: step {trainer.step}; samples and checkpoints in {run_dir}")
     return 0
+
+
+def _status(metrics: dict[str, float]) -> str:
+    if not metrics:
+        return ""
+    return (
+        f"D {metrics['loss_d']:.3f}  G {metrics['loss_g']:.3f}  "
+        f"D(real) {metrics['d_real_acc']:.2f}  {metrics['images_per_s']:.0f} img/s"
+    )

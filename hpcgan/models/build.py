@@ -1,31 +1,73 @@
-"""Networks from a model description (plain values, so that `models` needs nothing from `train`)."""
+"""Networks from a model description (plain values, so that `models` needs nothing from `train`).
+
+`arch` names the generator family; `d_arch` the discriminator ("auto" picks the family's own):
+
+| arch    | G                          | D (auto)                    |
+|---------|----------------------------|-----------------------------|
+| mlp     | MLP                        | MLP                         |
+| dcgan   | DCGAN transposed convs     | DCGAN strided convs         |
+| skipgan | upsampling blocks + skips  | ResNet                      |
+| bigan   | DCGAN G + encoder E        | joint D on (x, z) pairs     |
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from torch import nn
 
+from hpcgan.models.bigan import BiGANGenerator, JointDiscriminator
 from hpcgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from hpcgan.models.mlp import MLPDiscriminator, MLPGenerator
+from hpcgan.models.resnet import ResNetDiscriminator
+from hpcgan.models.skipgan import SkipGenerator
+
+ARCHS = ("mlp", "dcgan", "skipgan", "bigan")
+D_ARCHS = ("auto", "mlp", "dcgan", "resnet")
+_AUTO_D = {"mlp": "mlp", "dcgan": "dcgan", "skipgan": "resnet"}
 
 
-def build_networks(
-    arch: str,
-    resolution: int,
-    z_dim: int,
-    g_width: int,
-    d_width: int,
-    conditional: str,
-    num_classes: int,
-    d_batchnorm: bool,
-    d_spectral_norm: bool,
-) -> tuple[nn.Module, nn.Module]:
-    classes_g = num_classes if conditional != "none" else 0
-    if arch == "mlp":
-        if conditional != "none":
-            raise ValueError("the mlp architecture is unconditional")
-        return MLPGenerator(resolution, z_dim, g_width), MLPDiscriminator(resolution, d_width)
-    if arch == "dcgan":
-        g = DCGANGenerator(resolution, z_dim, g_width, classes_g)
-        d = DCGANDiscriminator(resolution, d_width, num_classes, conditional, d_batchnorm, d_spectral_norm)
+@dataclass(frozen=True)
+class ModelSpec:
+    arch: str
+    resolution: int
+    z_dim: int
+    g_width: int
+    d_width: int
+    conditional: str = "none"  # none | projection | aux
+    num_classes: int = 0
+    d_arch: str = "auto"
+    d_batchnorm: bool = False
+    d_spectral_norm: bool = False
+
+
+def build_networks(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
+    s = spec
+    if s.arch not in ARCHS:
+        raise ValueError(f"arch {s.arch!r}: expected one of {', '.join(ARCHS)}")
+    if s.arch in ("mlp", "bigan") and s.conditional != "none":
+        raise ValueError(f"the {s.arch} architecture is unconditional (model.conditional=none)")
+    if s.arch == "bigan":
+        if s.d_arch != "auto":
+            raise ValueError("bigan scores (x, z) pairs with its own joint D (model.d_arch=auto)")
+        return BiGANGenerator(s.resolution, s.z_dim, s.g_width, s.d_width), JointDiscriminator(
+            s.resolution, s.z_dim, s.d_width
+        )
+    classes_g = s.num_classes if s.conditional != "none" else 0
+    g = {"mlp": MLPGenerator, "dcgan": DCGANGenerator, "skipgan": SkipGenerator}[s.arch](
+        s.resolution, s.z_dim, s.g_width, classes_g
+    )
+    d_arch = _AUTO_D[s.arch] if s.d_arch == "auto" else s.d_arch
+    if d_arch not in D_ARCHS:
+        raise ValueError(f"d_arch {d_arch!r}: expected one of {', '.join(D_ARCHS)}")
+    if d_arch == "mlp":
+        if s.conditional != "none":
+            raise ValueError("the mlp discriminator is unconditional")
+        return g, MLPDiscriminator(s.resolution, s.d_width)
+    if d_arch == "resnet":
+        if s.d_batchnorm:
+            raise ValueError("the resnet discriminator has no BatchNorm (model.d_batchnorm=false)")
+        d = ResNetDiscriminator(s.resolution, s.d_width, s.num_classes, s.conditional, s.d_spectral_norm)
         return g, d
-    raise ValueError(f"arch {arch!r}: expected dcgan or mlp")
+    d = DCGANDiscriminator(s.resolution, s.d_width, s.num_classes, s.conditional, s.d_batchnorm, s.d_spectral_norm)
+    return g, d

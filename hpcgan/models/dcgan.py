@@ -14,8 +14,10 @@ import torch
 from torch import nn
 from torch.nn.utils import spectral_norm as sn
 
+from hpcgan.models.heads import DiscriminatorHeads
 
-def _levels(resolution: int) -> int:
+
+def levels_for(resolution: int) -> int:
     levels = int(math.log2(resolution)) - 2
     if 2 ** (levels + 2) != resolution or levels < 3:
         raise ValueError(f"resolution {resolution}: expected a power of two from 32 to 1024")
@@ -28,7 +30,7 @@ class DCGANGenerator(nn.Module):
     ) -> None:
         super().__init__()
         self.z_dim, self.num_classes = z_dim, num_classes
-        levels = _levels(resolution)
+        levels = levels_for(resolution)
         widths = [min(width * 2 ** (levels - 1 - i), max_width) for i in range(levels)]
         in_dim = z_dim + (z_dim if num_classes else 0)
         self.embed = nn.Embedding(num_classes, z_dim) if num_classes else None
@@ -64,7 +66,7 @@ class DCGANDiscriminator(nn.Module):
         max_width: int = 512,
     ) -> None:
         super().__init__()
-        levels = _levels(resolution)
+        levels = levels_for(resolution)
         wrap = sn if spectral else (lambda m: m)
         widths = [min(width * 2**i, max_width) for i in range(levels)]
         layers: list[nn.Module] = [wrap(nn.Conv2d(1, widths[0], 4, 2, 1)), nn.LeakyReLU(0.2, True)]
@@ -74,15 +76,7 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(nn.BatchNorm2d(w_out))
             layers.append(nn.LeakyReLU(0.2, True))
         self.features = nn.Sequential(*layers, nn.Flatten())
-        feature_dim = widths[-1] * 16
-        self.logit = wrap(nn.Linear(feature_dim, 1))
-        self.conditional = conditional
-        self.project = wrap(nn.Embedding(num_classes, feature_dim)) if conditional == "projection" else None
-        self.classify = wrap(nn.Linear(feature_dim, num_classes)) if conditional == "aux" else None
+        self.heads = DiscriminatorHeads(widths[-1] * 16, num_classes, conditional, wrap)
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        h = self.features(x)
-        logit = self.logit(h).squeeze(1)
-        if self.project is not None:
-            logit = logit + (self.project(labels) * h).sum(dim=1)  # projection discriminator
-        return logit, (self.classify(h) if self.classify is not None else None)
+        return self.heads(self.features(x), labels)

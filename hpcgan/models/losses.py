@@ -8,12 +8,19 @@ import torch.nn.functional as F
 LOSSES = ("bce", "hinge", "wgan")
 
 
-def d_loss(kind: str, real: torch.Tensor, fake: torch.Tensor, real_target: torch.Tensor | None = None) -> torch.Tensor:
-    """Discriminator loss. `real_target` (per-sample, for BCE) carries label smoothing or noise."""
+def d_loss(
+    kind: str,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    real_target: torch.Tensor | None = None,
+    fake_target: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Discriminator loss. The per-sample targets (BCE only) carry label smoothing and swapping."""
     if kind == "bce":
-        target = torch.ones_like(real) if real_target is None else real_target
-        return F.binary_cross_entropy_with_logits(real, target) + F.binary_cross_entropy_with_logits(
-            fake, torch.zeros_like(fake)
+        real_target = torch.ones_like(real) if real_target is None else real_target
+        fake_target = torch.zeros_like(fake) if fake_target is None else fake_target
+        return F.binary_cross_entropy_with_logits(real, real_target) + F.binary_cross_entropy_with_logits(
+            fake, fake_target
         )
     if kind == "hinge":
         return F.relu(1 - real).mean() + F.relu(1 + fake).mean()

@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpcgan.errors import UserError
-from hpcgan.models.build import build_networks
+from hpcgan.models.augment import POLICIES
+from hpcgan.models.build import ModelSpec, build_networks
+from hpcgan.models.losses import LOSSES
 
 
 @dataclass
 class ModelConfig:
-    arch: str = "dcgan"  # dcgan | mlp
+    arch: str = "dcgan"  # mlp | dcgan | skipgan | bigan (the generator family, see models/build.py)
+    d_arch: str = "auto"  # auto (the family's own) | mlp | dcgan | resnet
     resolution: int = 64  # px; must match the shard set
     z_dim: int = 128
     g_width: int = 64  # channels of G's last block (doubling towards the seed)
@@ -37,7 +40,7 @@ class LossConfig:
     r1_gamma: float = 0.0  # R1 penalty on real data
     aux_weight: float = 1.0  # AC-GAN class loss weight
     label_smoothing: float = 0.0  # real targets 1 - s (BCE only)
-    label_noise: float = 0.0  # probability of swapping a real target to 0 (BCE only)
+    label_noise: float = 0.0  # probability of swapping a sample's target, real <-> fake (BCE only)
 
 
 @dataclass
@@ -62,7 +65,8 @@ class TrainConfig:
     precision: str = "auto"  # auto (fp32 on CPU, bf16 on CUDA) | fp32 | bf16 | fp16
     ema: float = 0.999  # 0 = no EMA generator
     ema_rampup: int = 100
-    augment: str = ""  # applied to real images only: brightness,contrast,translation
+    augment: str = ""  # applied to real images only: brightness,contrast,translation,jpeg
+    jpeg_quality: int = 40  # the jpeg augmentation draws a quality from [jpeg_quality, 95]
     diffaugment: str = ""  # applied to real and fake before D
     num_workers: int = 2  # data loader processes per rank
     log_every: int = 10
@@ -76,6 +80,17 @@ class CheckpointConfig:
 
 
 @dataclass
+class GuardConfig:
+    """The divergence guard (hpcgan/train/guard.py)."""
+
+    policy: str = "lr"  # after a rollback: lr (scale both LRs by lr_factor) | reseed | both
+    retries: int = 3  # rollbacks without a new checkpoint before giving up (0: stop at the first)
+    lr_factor: float = 0.5
+    inject_nan_at: int = 0  # fault injection for tests and drills: D's loss is NaN at this step ...
+    inject_nan_times: int = 1  # ... the first this many times the run reaches it
+
+
+@dataclass
 class RunConfig:
     gan: str = "dcgan64"
     data: str = ""  # shard set directory
@@ -85,6 +100,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    guard: GuardConfig = field(default_factory=GuardConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -96,6 +112,7 @@ class RunConfig:
             k: v for k, v in d["train"].items() if k not in ("steps", "log_every", "sample_every", "num_workers")
         }
         d.pop("checkpoint")
+        d.pop("guard")  # its effect (LR scale, reseeds) is in the checkpoint's guard state
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
@@ -162,7 +179,39 @@ def apply_overrides(config: RunConfig, overrides: list[str]) -> RunConfig:
 def networks_for(config: RunConfig, num_classes: int):
     """G and D (in that order) as the config describes them, for a shard set with `num_classes`."""
     m = config.model
-    return build_networks(
-        m.arch, m.resolution, m.z_dim, m.g_width, m.d_width, m.conditional, num_classes, m.d_batchnorm,
+    spec = ModelSpec(
+        m.arch, m.resolution, m.z_dim, m.g_width, m.d_width, m.conditional, num_classes, m.d_arch, m.d_batchnorm,
         m.d_spectral_norm,
     )  # fmt: skip
+    try:
+        return build_networks(spec)
+    except ValueError as exc:
+        raise UserError(f"--gan {config.gan}: {exc}") from None
+
+
+def check(config: RunConfig) -> None:
+    """Refuse values that would only fail later, deep inside a step, with a one-line error."""
+    c = config
+
+    def require(ok: bool, key: str, expected: str) -> None:
+        if not ok:
+            raise UserError(f"{key}={_get(c, key)}: expected {expected}")
+
+    require(c.loss.kind in LOSSES, "loss.kind", " | ".join(LOSSES))
+    require(0 <= c.loss.label_noise <= 0.5, "loss.label_noise", "a probability in [0, 0.5]")
+    require(0 <= c.loss.label_smoothing < 0.5, "loss.label_smoothing", "a value in [0, 0.5)")
+    for key in ("train.steps", "train.batch_size", "optim.d_steps", "optim.g_steps"):
+        require(_get(c, key) >= 1, key, "an integer >= 1")
+    require(0 <= c.train.ema < 1, "train.ema", "a decay in [0, 1) (0 = no EMA)")
+    require(1 <= c.train.jpeg_quality <= 95, "train.jpeg_quality", "a JPEG quality in 1..95")
+    for key in ("train.augment", "train.diffaugment"):
+        names = [n.strip() for n in _get(c, key).split(",") if n.strip()]
+        allowed = [p for p in POLICIES if key == "train.augment" or p != "jpeg"]  # jpeg has no gradient
+        require(all(n in allowed for n in names), key, f"a comma-separated list of {', '.join(allowed)}")
+
+
+def _get(config: RunConfig, dotted: str) -> Any:
+    value = config
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value

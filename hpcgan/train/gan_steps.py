@@ -27,6 +27,7 @@ class StepStats:
     real_acc: torch.Tensor | float = 0.0  # D's accuracy on real images (logit > 0)
     fake_acc: torch.Tensor | float = 0.0  # D's accuracy on fake images (logit < 0)
     penalty: torch.Tensor | float = 0.0
+    grad_norm: torch.Tensor | float = 0.0  # set by the trainer after backward
 
 
 def sample_latent(config: RunConfig, n: int, num_classes: int, gen: torch.Generator, device) -> tuple:
@@ -40,8 +41,13 @@ def discriminator_loss(
 ) -> tuple[torch.Tensor, StepStats]:
     c, n = config, len(real)
     z, fake_labels = sample_latent(c, n, num_classes, gen, real.device)
+    bigan = c.model.arch == "bigan"
     with torch.no_grad():  # no G graph, and no DDP reduction armed for G
-        fake = g(z, fake_labels)
+        if bigan:  # D scores (x, E(x)) against (G(z), z)
+            fake, encoded = g(z, fake_labels, real)
+            codes = [encoded, z]
+        else:
+            fake, codes = g(z, fake_labels), None
     if c.train.diffaugment:
         real, fake = augment(real, c.train.diffaugment, gen), augment(fake, c.train.diffaugment, gen)
     inputs, cond = [real, fake], [labels, fake_labels]
@@ -49,6 +55,8 @@ def discriminator_loss(
         alpha = torch.rand(n, 1, 1, 1, generator=gen, device=real.device)
         inputs.append((alpha * real + (1 - alpha) * fake).requires_grad_(True))
         cond.append(labels)
+        if codes is not None:
+            codes.append(alpha.flatten(1) * codes[0] + (1 - alpha.flatten(1)) * codes[1])
     if c.loss.r1_gamma:
         real = inputs[0] = real.detach().requires_grad_(True)
     if c.model.d_batchnorm:
@@ -58,16 +66,21 @@ def discriminator_loss(
         real_out, fake_out = d(inputs[0], cond[0]), d(inputs[1], cond[1])
         logits = torch.cat([real_out[0], fake_out[0]])
         class_logits = None if real_out[1] is None else torch.cat([real_out[1], fake_out[1]])
+    elif codes is not None:
+        logits, class_logits = d(torch.cat(inputs), torch.cat(cond), torch.cat(codes))
     else:
         logits, class_logits = d(torch.cat(inputs), torch.cat(cond))
     real_logits, fake_logits = logits[:n], logits[n : 2 * n]
 
-    target = None
+    real_target = fake_target = None
     if c.loss.kind == "bce" and (c.loss.label_smoothing or c.loss.label_noise):
-        target = torch.full_like(real_logits, 1.0 - c.loss.label_smoothing)
-        flip = torch.rand(n, generator=gen, device=real.device) < c.loss.label_noise
-        target = torch.where(flip, torch.zeros_like(target), target)
-    loss = d_loss(c.loss.kind, real_logits, fake_logits, target)
+        # One-sided smoothing (real -> 1 - s), and each sample's target swapped with p = label_noise.
+        real_target = torch.full_like(real_logits, 1.0 - c.loss.label_smoothing)
+        fake_target = torch.zeros_like(fake_logits)
+        swap = torch.rand(2, n, generator=gen, device=real.device) < c.loss.label_noise
+        real_target = torch.where(swap[0], fake_target, real_target)
+        fake_target = torch.where(swap[1], torch.full_like(fake_target, 1.0 - c.loss.label_smoothing), fake_target)
+    loss = d_loss(c.loss.kind, real_logits, fake_logits, real_target, fake_target)
     penalty = torch.zeros((), device=real.device)
     if c.loss.gp_weight:
         penalty = penalty + c.loss.gp_weight * gradient_penalty(logits[2 * n :], inputs[2])
@@ -87,9 +100,25 @@ def discriminator_loss(
 
 
 def generator_loss(
-    config: RunConfig, g, d_module, n: int, num_classes: int, gen: torch.Generator, device
+    config: RunConfig,
+    g,
+    d_module,
+    n: int,
+    num_classes: int,
+    gen: torch.Generator,
+    device,
+    real: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, StepStats]:
+    """`real` (this step's real batch) is needed by BiGAN only, whose encoder trains here too."""
     z, fake_labels = sample_latent(config, n, num_classes, gen, device)
+    if config.model.arch == "bigan":
+        fake, encoded = g(z, fake_labels, real)
+        fake_logits, _ = d_module(fake, fake_labels, z)
+        real_logits, _ = d_module(real, fake_labels, encoded)
+        # G and E minimise D's objective with the labels swapped: (G(z), z) should look real
+        # and (x, E(x)) fake.
+        loss = d_loss(config.loss.kind, fake_logits, real_logits)
+        return loss, StepStats(loss.detach())
     fake = g(z, fake_labels)
     if config.train.diffaugment:
         fake = augment(fake, config.train.diffaugment, gen)

@@ -52,11 +52,28 @@ def acgan256() -> RunConfig:
     return config
 
 
+def bigan64() -> RunConfig:
+    """Seed 003: an encoder E learns the inverse of G; D judges (x, z) pairs."""
+    config = dcgan(64)
+    config.gan, config.model.arch, config.model.d_batchnorm = "bigan64", "bigan", False
+    return config
+
+
+def skipgan512() -> RunConfig:
+    """Seed 004 at 512 px: upsampling blocks with more filters deeper and image skips, a
+    spectral-norm ResNet D, and a fine-tune phase at a tenth of the LR for the last fifth."""
+    config = dcgan(512)
+    config.gan, config.model.arch, config.model.d_batchnorm = "skipgan512", "skipgan", False
+    config.model.d_spectral_norm = True
+    config.optim.finetune_from, config.optim.finetune_scale = int(config.train.steps * 0.8), 0.1
+    return config
+
+
 def sngan256() -> RunConfig:
     """The modern default for a few thousand images: spectral norm, hinge, R1, EMA, DiffAugment."""
     config = dcgan(256)
     config.gan, config.loss.kind, config.loss.r1_gamma = "sngan256", "hinge", 0.1
-    config.model.d_spectral_norm, config.model.d_batchnorm = True, False
+    config.model.d_arch, config.model.d_spectral_norm, config.model.d_batchnorm = "resnet", True, False
     config.optim.beta1, config.optim.beta2 = 0.0, 0.99
     config.train.diffaugment = "brightness,contrast,translation"
     return config
@@ -72,6 +89,8 @@ PRESETS: dict[str, Callable[[], RunConfig]] = {
     "wgan-gp256": wgan_gp256,
     "cgan64": cgan64,
     "acgan256": acgan256,
+    "bigan64": bigan64,
+    "skipgan512": skipgan512,
     "sngan256": sngan256,
 }
 

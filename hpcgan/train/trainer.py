@@ -12,6 +12,8 @@ import copy
 import os
 import random
 import time
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +29,28 @@ from hpcgan.errors import UserError
 from hpcgan.models.augment import augment
 from hpcgan.models.ema import update_ema
 from hpcgan.train.checkpoint import latest_valid, load_checkpoint, save_checkpoint
-from hpcgan.train.config import RunConfig, networks_for
-from hpcgan.train.gan_steps import discriminator_loss, generator_loss
+from hpcgan.train.config import RunConfig, check, networks_for
+from hpcgan.train.gan_steps import StepStats, discriminator_loss, generator_loss
+from hpcgan.train.guard import DivergenceGuard
+from hpcgan.train.precision import Precision, scaler_state
 from hpcgan.train.run_outputs import MetricsLog, save_grid
 
 PURPOSE_D, PURPOSE_G, PURPOSE_AUG = 1, 2, 3
 SAMPLE_GRID = 64  # images in each sample grid
+CHECKPOINT_REQUEST = "CHECKPOINT_NOW"  # `touch RUN/CHECKPOINT_NOW`: checkpoint at the next step
 
 
 class Trainer:
     def __init__(self, config: RunConfig, run_dir: Path, resume: str = "auto") -> None:
+        check(config)
         self.config, self.run_dir = config, Path(run_dir)
         self.acc = _accelerator(config)
         self.rank, self.world = self.acc.process_index, self.acc.num_processes
         self.device = self.acc.device
+        self.precision = Precision(config.train.precision, self.device)
+        self.scaler_g, self.scaler_d = self.precision.scaler(), self.precision.scaler()
+        self.guard = DivergenceGuard(config.guard.policy, config.guard.retries, config.guard.lr_factor)
+        self._injected = 0
         shard_set = ShardSet.open(config.data)
         if shard_set.image_size != config.model.resolution:
             raise UserError(
@@ -64,9 +74,11 @@ class Trainer:
             world_size=self.world,
             num_workers=config.train.num_workers,
         )
-        self.step = 0
+        self.step, self._last_saved = 0, -1
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.resumed_from = self._resume(resume)
+        # Where a divergence before the first checkpoint rolls back to.
+        self._initial_state = copy.deepcopy(self.state()) if self.resumed_from is None else None
         if self.acc.is_main_process:
             write_json(self.run_dir / "config.json", config.to_dict())
         self.metrics = MetricsLog(self.run_dir, self.acc.is_main_process)
@@ -76,10 +88,11 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def train(self) -> None:
+    def train(self, on_step: Callable[[int, dict[str, float]], None] | None = None) -> None:
+        """Run to train.steps. `on_step(step, latest logged metrics)` reports progress (rank 0)."""
         c = self.config
         batches = self._batches()
-        started, images_done = time.perf_counter(), 0
+        started, images_done, logged = time.perf_counter(), 0, {}
         while self.step < c.train.steps:
             self._set_lr()
             for k in range(c.optim.d_steps):
@@ -87,17 +100,24 @@ class Trainer:
                 images_done += c.train.batch_size
             for k in range(c.optim.g_steps):
                 stats_g = self._g_update(k)
+            diverged, checkpoint_requested = self._agree(stats_d, stats_g)
+            if diverged:
+                self._roll_back()
+                batches = self._batches()  # the loader position came back with the checkpoint
+                continue
             if self.ema is not None:
                 update_ema(self.ema, self.acc.unwrap_model(self.g), c.train.ema, self.step, c.train.ema_rampup)
             self.step += 1
             if self.step % c.train.log_every == 0 or self.step == c.train.steps:
                 rate = images_done * self.world / (time.perf_counter() - started)
-                self._log(stats_d, stats_g, rate)
+                logged = self._log(stats_d, stats_g, rate)
             if c.train.sample_every and self.step % c.train.sample_every == 0:
                 self.save_samples()
-            if c.checkpoint.every and self.step % c.checkpoint.every == 0:
+            if checkpoint_requested or (c.checkpoint.every and self.step % c.checkpoint.every == 0):
                 self.save_checkpoint()
-        if not (c.checkpoint.every and self.step % c.checkpoint.every == 0):  # else just saved
+            if on_step is not None:
+                on_step(self.step, logged)
+        if self._last_saved != self.step:
             self.save_checkpoint()
         self.save_samples()
         self.metrics.close()
@@ -106,30 +126,31 @@ class Trainer:
         while True:
             yield from self.loader
 
-    def _d_update(self, batch, k: int):
+    def _d_update(self, batch, k: int) -> StepStats:
         images, labels = batch
         real = images.to(self.device).float() / 127.5 - 1
         labels = labels.to(self.device)
         gen = self._generator(PURPOSE_D, k)
         if self.config.train.augment:
-            real = augment(real, self.config.train.augment, self._generator(PURPOSE_AUG, k))
-        with self.acc.autocast():
+            quality = (self.config.train.jpeg_quality, 95)
+            real = augment(real, self.config.train.augment, self._generator(PURPOSE_AUG, k), jpeg_quality=quality)
+        self._real = real  # BiGAN's G step encodes the same real batch
+        with self.precision.autocast():
             loss, stats = discriminator_loss(self.config, self.g, self.d, real, labels, self.num_classes, gen)
-        self.acc.backward(loss)
-        self._clip(self.d)
-        self.opt_d.step()
-        self.opt_d.zero_grad(set_to_none=True)
+        if self._inject_nan():
+            loss = loss * float("nan")
+        stats.grad_norm = self._step(loss, self.d, self.opt_d, self.scaler_d)
         if self.config.optim.weight_clip:
             with torch.no_grad():
                 for p in self.d.parameters():
                     p.clamp_(-self.config.optim.weight_clip, self.config.optim.weight_clip)
         return stats
 
-    def _g_update(self, k: int):
+    def _g_update(self, k: int) -> StepStats:
         d_module = self.acc.unwrap_model(self.d)
         d_module.requires_grad_(False)  # the G step must not touch D
         try:
-            with self.acc.autocast():
+            with self.precision.autocast():
                 loss, stats = generator_loss(
                     self.config,
                     self.g,
@@ -138,41 +159,97 @@ class Trainer:
                     self.num_classes,
                     self._generator(PURPOSE_G, k),
                     self.device,
+                    self._real,
                 )
-            self.acc.backward(loss)
-            self._clip(self.g)
-            self.opt_g.step()
-            self.opt_g.zero_grad(set_to_none=True)
+            stats.grad_norm = self._step(loss, self.g, self.opt_g, self.scaler_g)
         finally:
             d_module.requires_grad_(True)
         return stats
 
-    def _clip(self, model) -> None:
-        if self.config.optim.grad_clip:
-            self.acc.clip_grad_norm_(model.parameters(), self.config.optim.grad_clip)
+    def _step(self, loss: torch.Tensor, model, optimizer, scaler) -> torch.Tensor:
+        """Backward, unscale, clip, step; returns the (pre-clip) gradient norm. In fp16 the
+        network's own scaler skips steps with overflowing gradients and lowers its scale."""
+        self.acc.backward(scaler.scale(loss) if scaler is not None else loss)
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+        max_norm = self.config.optim.grad_clip or float("inf")  # inf: measure only
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return norm.detach()
+
+    def _inject_nan(self) -> bool:
+        g = self.config.guard
+        if g.inject_nan_at and self.step + 1 == g.inject_nan_at and self._injected < g.inject_nan_times:
+            self._injected += 1
+            return True
+        return False
+
+    def _agree(self, stats_d: StepStats, stats_g: StepStats) -> tuple[bool, bool]:
+        """All ranks agree on (diverged, checkpoint requested): one small all-reduce per step.
+        In fp16 an infinite gradient is the scaler's business (it skips that step); a
+        non-finite loss is not."""
+        values = [stats_d.loss, stats_g.loss]
+        if self.scaler_d is None:
+            values += [stats_d.grad_norm, stats_g.grad_norm]
+        bad = (~torch.isfinite(torch.stack(values))).any().float()
+        requested = float(self.acc.is_main_process and (self.run_dir / CHECKPOINT_REQUEST).exists())
+        flags = torch.stack([bad, torch.tensor(requested, device=self.device)])
+        if self.world > 1:
+            flags = self.acc.reduce(flags, reduction="sum")
+        return bool(flags[0] > 0), bool(flags[1] > 0)
+
+    def _roll_back(self) -> None:
+        found = latest_valid(self.run_dir)
+        path, state = found if found is not None else ("the initial weights", self._initial_state)
+        if state is None:  # resumed from an explicit PATH and nothing saved since
+            path, state = self.resumed_from, load_checkpoint(self.resumed_from)
+        failed_at = self.step + 1
+        change = self.guard.diverged(failed_at, int(state["step"]))
+        self._load_state(state, keep_guard=True)
+        if self.acc.is_main_process:
+            self.metrics.write({"step": failed_at, "event": "diverged", "rolled_back_to": self.step, "change": change})
+            warnings.warn(
+                f"non-finite loss or gradient at step {failed_at}: rolled back to {path} (step {self.step}); {change}",
+                stacklevel=1,
+            )
 
     def _generator(self, purpose: int, k: int) -> torch.Generator:
-        seed = np.random.SeedSequence([self.config.seed, self.step, self.rank, purpose, k]).generate_state(1)[0]
+        entropy = [self.config.seed, self.step, self.rank, purpose, k]
+        if self.guard.state.reseeds:  # after a rollback with the reseed policy
+            entropy.append(self.guard.state.reseeds)
+        seed = np.random.SeedSequence(entropy).generate_state(1)[0]
         return torch.Generator(device=self.device).manual_seed(int(seed))
 
     def _set_lr(self) -> None:
         o = self.config.optim
         scale = o.finetune_scale if o.finetune_from and self.step >= o.finetune_from else 1.0
+        scale *= self.guard.state.lr_scale
         for opt, lr in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
             for group in opt.param_groups:
                 group["lr"] = lr * scale
 
-    def _log(self, stats_d, stats_g, rate: float) -> None:
-        values = torch.tensor(
-            [stats_d.loss, stats_g.loss, stats_d.real_acc, stats_d.fake_acc, stats_d.penalty], device=self.device
-        )
+    def _log(self, stats_d: StepStats, stats_g: StepStats, rate: float) -> dict[str, float]:
+        names = ("loss_d", "loss_g", "d_real_acc", "d_fake_acc", "penalty", "grad_norm_d", "grad_norm_g")
+        values = torch.stack([
+            torch.as_tensor(v, dtype=torch.float32, device=self.device)
+            for v in (stats_d.loss, stats_g.loss, stats_d.real_acc, stats_d.fake_acc, stats_d.penalty,
+                      stats_d.grad_norm, stats_g.grad_norm)
+        ])  # fmt: skip
         values = self.acc.reduce(values, reduction="mean").tolist()  # every rank takes part
-        self.metrics.write({
-            "step": self.step, "loss_d": values[0], "loss_g": values[1], "d_real_acc": values[2],
-            "d_fake_acc": values[3], "penalty": values[4], "images_per_s": rate,
-            "lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"],
+        record = {"step": self.step, **dict(zip(names, values, strict=True))}
+        record |= {
+            "images_per_s": rate, "lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"],
             "epoch": self.loader.position.epoch, "world_size": self.world,
-        })  # fmt: skip
+        }  # fmt: skip
+        if self.scaler_d is not None:
+            record |= {"loss_scale_d": self.scaler_d.get_scale(), "loss_scale_g": self.scaler_g.get_scale()}
+        self.metrics.write(record)
+        return record
 
     # -- outputs --------------------------------------------------------------------------------
 
@@ -197,6 +274,9 @@ class Trainer:
             "ema": self.ema.state_dict() if self.ema is not None else {},
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
+            "scaler_g": scaler_state(self.scaler_g),
+            "scaler_d": scaler_state(self.scaler_d),
+            "guard": self.guard.state_dict(),
             "loader": self.loader.state_dict(),
             "rng": gather_object([_rng_states()]),  # one entry per rank
             "world_size": self.world,
@@ -209,7 +289,11 @@ class Trainer:
         state = self.state()
         if self.acc.is_main_process:
             save_checkpoint(self.run_dir, self.step, state, self.config.checkpoint.keep)
+            (self.run_dir / CHECKPOINT_REQUEST).unlink(missing_ok=True)
         self.acc.wait_for_everyone()
+        self._last_saved = self.step
+        self.guard.committed()
+        self._initial_state = None  # rollbacks now go to a checkpoint
 
     def _resume(self, resume: str) -> Path | None:
         if resume == "none":
@@ -227,12 +311,22 @@ class Trainer:
                 f"{path}: saved with another configuration (hash {state['config_hash']}, this run "
                 f"{self.config.hash()}); use a new --run-dir or the same settings"
             )
+        self._load_state(state)
+        self._last_saved = self.step
+        return path
+
+    def _load_state(self, state: dict[str, Any], keep_guard: bool = False) -> None:
         self.acc.unwrap_model(self.g).load_state_dict(state["g"])
         self.acc.unwrap_model(self.d).load_state_dict(state["d"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
+        for scaler, key in ((self.scaler_g, "scaler_g"), (self.scaler_d, "scaler_d")):
+            if scaler is not None and state.get(key):
+                scaler.load_state_dict(state[key])
+        if not keep_guard and "guard" in state:
+            self.guard.load_state_dict(state["guard"])
         self.step = int(state["step"])
         if state["world_size"] == self.world:
             self.loader.load_state_dict(state["loader"])
@@ -242,23 +336,15 @@ class Trainer:
             self.loader.seek_global_samples(int(state["loader"]["samples_seen"]))
         rng = state["rng"]
         _set_rng_states(rng[self.rank] if self.rank < len(rng) else rng[0])
-        return path
 
 
 def _accelerator(config: RunConfig) -> Accelerator:
     cuda = torch.cuda.is_available()
-    precision = config.train.precision
-    if precision == "auto":
-        precision = "bf16" if cuda else "fp32"  # bf16 autocast is slower than fp32 on CPUs without AMX
-    if precision == "fp16":
-        raise UserError("train.precision=fp16 is not supported yet; use bf16 (or fp32)")
-    mixed = {"fp32": "no", "bf16": "bf16"}.get(precision)
-    if mixed is None:
-        raise UserError(f"train.precision={precision}: expected auto, fp32, bf16 or fp16")
+    # Mixed precision is ours (hpcgan/train/precision.py): one loss scaler per network in fp16.
     # broadcast_buffers=False: D's BatchNorm buffers change in forward; DDP re-broadcasting them
     # between D's forward and backward fails ("modified by an inplace operation").
     acc = Accelerator(
-        cpu=not cuda, mixed_precision=mixed, kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)]
+        cpu=not cuda, mixed_precision="no", kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)]
     )
     expected = int(os.environ.get("WORLD_SIZE", "1"))
     if acc.num_processes != expected:
