@@ -22,8 +22,8 @@ def train(data, run_dir, *overrides, check=True):
     return run_cli(*args, *overrides, threads=1, check=check)
 
 
-def events(run_dir):
-    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+def records(run_dir, kind):
+    return [json.loads(line) for line in (run_dir / f"{kind}.jsonl").read_text().splitlines()]
 
 
 def test_a_nan_rolls_back_to_the_last_checkpoint_and_lowers_the_lr(phantoms32, tmp_path):
@@ -31,11 +31,11 @@ def test_a_nan_rolls_back_to_the_last_checkpoint_and_lowers_the_lr(phantoms32, t
     proc = train(phantoms32, run_dir, "train.steps=14", "checkpoint.every=5", "guard.inject_nan_at=8",
                  "train.log_every=1")  # fmt: skip
     assert "non-finite loss or gradient at step 8: rolled back" in proc.stderr and "step 5" in proc.stderr
-    records = events(run_dir)
-    diverged = [r for r in records if r.get("event") == "diverged"]
-    assert diverged == [{"step": 8, "event": "diverged", "rolled_back_to": 5, "change": "LR x0.5"}]
-    after = records[records.index(diverged[0]) + 1 :]
-    assert [r["step"] for r in after] == list(range(6, 15))  # steps 6 and 7 again, then on
+    diverged = [r for r in records(run_dir, "events") if r["event"] == "diverged"]
+    assert [(r["failed_at"], r["rolled_back_to"], r["change"]) for r in diverged] == [(8, 5, "LR x0.5")]
+    metrics = records(run_dir, "metrics")
+    assert [r["step"] for r in metrics] == [*range(1, 8), *range(6, 15)]  # steps 6 and 7 again, then on
+    after = metrics[7:]
     assert all(r["lr_g"] == pytest.approx(1e-4) for r in after)
     final = final_state(run_dir, 14)
     assert final["guard"]["lr_scale"] == 0.5 and final["guard"]["rollbacks"] == 1
@@ -93,7 +93,7 @@ def test_fp16_has_a_scaler_per_network_and_resumes_exactly(phantoms32, tmp_path)
     a, b = final_state(tmp_path / "full", 8), final_state(tmp_path / "split", 8)
     assert_identical(a, b, keys=("g", "d", "ema", "opt_g", "opt_d", "scaler_g", "scaler_d", "loader"))
     assert a["scaler_g"]["scale"] > 0 and a["scaler_d"]["scale"] > 0
-    last = events(tmp_path / "full")[-1]
+    last = records(tmp_path / "full", "metrics")[-1]
     assert {"loss_scale_d", "loss_scale_g", "grad_norm_d", "grad_norm_g"} <= set(last)
 
 
@@ -104,7 +104,8 @@ def test_bad_trainer_options_are_one_line_errors(phantoms32, tmp_path):
         ("train.precision=fp8", "train.precision=fp8: expected"),
         ("guard.policy=pray", "guard.policy=pray: expected"),
         ("loss.kind=mse", "loss.kind=mse: expected"),
-        ("model.d_arch=resnet", "has no BatchNorm"),
+        ("model.d_arch=resnet model.d_batchnorm=true", "has no BatchNorm"),
+        ("model.arch=bigan model.conditional=aux", "bigan architecture is unconditional"),
     ):
-        proc = train(phantoms32, tmp_path / "bad", override, check=False)
+        proc = train(phantoms32, tmp_path / "bad", *override.split(), "train.steps=1", check=False)
         assert_one_line_error(proc, words)

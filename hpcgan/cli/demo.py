@@ -1,7 +1,7 @@
 """`hpcgan demo`: the built-in default end to end, on CPU, with no download.
 
-Phantom data -> shards -> inspection (counts and a contact sheet) -> a pass of the DDP loader.
-Training, samples and metrics join here as the trainer lands.
+Phantom data -> shards -> inspection (counts and a contact sheet) -> a pass of the DDP loader ->
+a few hundred DCGAN steps -> sample grids, metrics and checkpoints in demo/runs/dcgan64.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from hpcgan.cli.data_commands import print_index_summary
-from hpcgan.cli.progress import console, progress_bar
+from hpcgan.cli.progress import console, progress_bar, step_progress
 from hpcgan.data.index import ShardSet
 from hpcgan.data.inspect import contact_sheet, summarise
 from hpcgan.data.loader import ShardLoader
@@ -23,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the built-in default end to end (phantoms, no GPU, no download)")
     p.add_argument("--out", type=Path, default=Path("demo"), help="folder for everything the demo writes")
     p.add_argument("--n", type=int, default=2000, help="phantom images")
-    p.add_argument("--size", type=int, default=256)
+    p.add_argument("--size", type=int, default=64, help="image side in px (dcgan64 trains at 64)")
+    p.add_argument("--steps", type=int, default=300, help="training steps (0 skips training)")
+    p.add_argument("--width", type=int, default=16, help="channels of G's last and D's first block")
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(run=run_demo)
 
@@ -31,14 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     shards = args.out / "shards" / f"phantom{args.size}"
-    with progress_bar("1/3 rendering phantoms -> shards", total=args.n) as (advance, _):
+    with progress_bar("1/4 rendering phantoms -> shards", total=args.n) as (advance, _):
         options = ShardOptions(size=args.size, shard_size="250", val_fraction=0.1, workers=args.workers)
         index = write_phantom_shards(shards, args.n, options, advance)
     print_index_summary(shards, index)
 
     shard_set = ShardSet.open(shards)
     for s in summarise(shard_set):
-        console.print(f"2/3 inspect: {s.split}: {s.images} images in {s.shards} shards, {s.histogram}")
+        console.print(f"2/4 inspect: {s.split}: {s.images} images in {s.shards} shards, {s.histogram}")
     sheet = contact_sheet(shard_set, args.out / "contact_sheet.png")
     console.print(f"    contact sheet: {sheet}")
 
@@ -47,6 +49,46 @@ def run_demo(args: argparse.Namespace) -> int:
     for images, _labels in loader:
         n, shape = n + len(images), f"{tuple(images.shape)} {images.dtype}"
     rate = n / (time.perf_counter() - t0)
-    console.print(f"3/3 loader: one epoch = {len(loader)} batches of {shape}, {rate:.0f} images/s")
+    console.print(f"3/4 loader: one epoch = {len(loader)} batches of {shape}, {rate:.0f} images/s")
+    loader.close()
+
+    if args.steps:
+        run_dir = train_demo(args, shards)
+        console.print(f"    sample grids: {run_dir / 'samples'}/, metrics: {run_dir / 'metrics.jsonl'}")
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s; outputs in {args.out}/")
     return 0
+
+
+def train_demo(args: argparse.Namespace, shards: Path) -> Path:
+    from hpcgan.train.config import apply_overrides
+    from hpcgan.train.presets import preset
+    from hpcgan.train.trainer import Trainer  # torch and accelerate load only here
+
+    config = apply_overrides(
+        preset("dcgan64"),
+        [
+            f"model.resolution={args.size}",
+            f"model.g_width={args.width}",
+            f"model.d_width={args.width}",
+            f"train.steps={args.steps}",
+            "train.batch_size=32",
+            f"train.num_workers={min(args.workers, 1)}",
+            "train.ema_rampup=20",
+            f"train.sample_every={max(args.steps // 3, 1)}",
+            f"checkpoint.every={max(args.steps // 3, 1)}",
+        ],
+    )
+    config.data = str(shards)
+    run_dir = args.out / "runs" / "dcgan64"
+    trainer = Trainer(config, run_dir, resume="auto")
+    with step_progress("4/4 training dcgan64", args.steps, trainer.step) as update:
+        trainer.train(lambda step, m: update(step, f"D {m['loss_d']:.2f} G {m['loss_g']:.2f}" if m else ""))
+    metrics = trainer.last_metrics
+    if not metrics:
+        console.print(f"4/4 train: {run_dir} had already finished its {args.steps} steps")
+        return run_dir
+    console.print(
+        f"4/4 train: dcgan64 {args.steps} steps, batch 32; last D loss {metrics['loss_d']:.3f}, "
+        f"G loss {metrics['loss_g']:.3f}, {metrics['images_per_s']:.0f} images/s"
+    )
+    return run_dir

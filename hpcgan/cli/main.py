@@ -7,7 +7,7 @@ import sys
 import warnings
 
 from hpcgan import __version__
-from hpcgan.cli import data_commands, demo, train_command
+from hpcgan.cli import data_commands, demo, sample_command, status_command, submit_command, train_command
 from hpcgan.cli.progress import console
 from hpcgan.errors import UserError
 
@@ -18,6 +18,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data_commands.register(sub)
     train_command.register(sub)
+    sample_command.register(sub)
+    submit_command.register(sub)
+    status_command.register(sub)
     demo.register(sub)
     return parser
 

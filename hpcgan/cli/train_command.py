@@ -21,27 +21,32 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from hpcgan.train.stop_signals import REQUEUE_EXIT_CODE, StopSignals
     from hpcgan.train.trainer import Trainer  # torch and accelerate load only for this command
 
     config = apply_overrides(preset(args.gan), args.overrides)
     config.data = str(args.data)
     run_dir = args.run_dir or Path("runs") / config.gan
-    trainer = Trainer(config, run_dir, args.resume)
-    if trainer.acc.is_main_process:
-        start = (
-            f"resumed from {trainer.resumed_from} at step {trainer.step}" if trainer.resumed_from else "from scratch"
-        )
-        console.print(
-            f"{config.gan}: {config.train.steps} steps, batch {config.train.batch_size} per rank x "
-            f"{trainer.world} rank(s) = {config.train.batch_size * trainer.world} global, {start}; "
-            f"run dir {run_dir}"
-        )
-    if trainer.acc.is_main_process:
-        with step_progress(f"{config.gan} steps", config.train.steps, trainer.step) as update:
-            trainer.train(lambda step, m: update(step, _status(m)))
-    else:
-        trainer.train()
-    if trainer.acc.is_main_process:
+    with StopSignals() as stop:  # from the start: a USR2 during set-up must not kill the job
+        trainer = Trainer(config, run_dir, args.resume)
+        main = trainer.acc.is_main_process
+        if main:
+            resumed = trainer.resumed_from
+            start = f"resumed from {resumed} at step {trainer.step}" if resumed else "from scratch"
+            console.print(
+                f"{config.gan}: {config.train.steps} steps, batch {config.train.batch_size} per rank x "
+                f"{trainer.world} rank(s) = {config.train.batch_size * trainer.world} global, {start}; "
+                f"run dir {run_dir}"
+            )
+            with step_progress(f"{config.gan} steps", config.train.steps, trainer.step) as update:
+                outcome = trainer.train(lambda step, m: update(step, _status(m)), stop)
+        else:
+            outcome = trainer.train(stop=stop)
+    if outcome != "completed":
+        if main:
+            console.print(f"stopped by {outcome} at step {trainer.step}; checkpoint saved, the same command resumes")
+        return REQUEUE_EXIT_CODE if outcome == "SIGUSR2" else 128 + 15
+    if main:
         console.print(f"done: step {trainer.step}; samples and checkpoints in {run_dir}")
     return 0
 

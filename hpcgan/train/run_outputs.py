@@ -16,11 +16,12 @@ from hpcgan.atomic import write_bytes
 
 
 class MetricsLog:
-    """Appends one JSON object per logged step to metrics.jsonl (line-buffered, so a kill loses
-    at most the line being written)."""
+    """Appends one JSON object per record to a .jsonl file: metrics.jsonl (one per logged step) or
+    events.jsonl (start, stop, divergence, completion). Line-buffered, so a kill loses at most the
+    line being written."""
 
-    def __init__(self, run_dir: Path, enabled: bool) -> None:
-        self.handle = (run_dir / "metrics.jsonl").open("a", buffering=1) if enabled else None
+    def __init__(self, run_dir: Path, enabled: bool, name: str = "metrics.jsonl") -> None:
+        self.handle = (run_dir / name).open("a", buffering=1) if enabled else None
 
     def write(self, record: dict[str, Any]) -> None:
         if self.handle is not None:

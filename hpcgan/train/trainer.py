@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import os
 import random
+import signal
 import time
 import warnings
 from collections.abc import Callable
@@ -28,16 +29,20 @@ from hpcgan.data.loader import ShardLoader
 from hpcgan.errors import UserError
 from hpcgan.models.augment import augment
 from hpcgan.models.ema import update_ema
+from hpcgan.train import run_hold
 from hpcgan.train.checkpoint import latest_valid, load_checkpoint, save_checkpoint
 from hpcgan.train.config import RunConfig, check, networks_for
 from hpcgan.train.gan_steps import StepStats, discriminator_loss, generator_loss
 from hpcgan.train.guard import DivergenceGuard
 from hpcgan.train.precision import Precision, scaler_state
 from hpcgan.train.run_outputs import MetricsLog, save_grid
+from hpcgan.train.stop_signals import StopSignals
 
 PURPOSE_D, PURPOSE_G, PURPOSE_AUG = 1, 2, 3
 SAMPLE_GRID = 64  # images in each sample grid
 CHECKPOINT_REQUEST = "CHECKPOINT_NOW"  # `touch RUN/CHECKPOINT_NOW`: checkpoint at the next step
+# USR2 (time limit or preemption: requeue wanted) outranks TERM when ranks saw different signals.
+STOP_CODES = {signal.SIGTERM: 1, signal.SIGUSR2: 2}
 
 
 class Trainer:
@@ -63,6 +68,8 @@ class Trainer:
         # Construct networks: the same seed on every rank gives the same initial weights.
         torch.manual_seed(config.seed)
         g, d = networks_for(config, self.num_classes)
+        if config.train.channels_last:  # before the EMA copy, which then shares the layout
+            g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
         self.ema = copy.deepcopy(g).eval().requires_grad_(False).to(self.device) if config.train.ema else None
         opt_g, opt_d = _optimizer(config, g, "g"), _optimizer(config, d, "d")
         self.g, self.d, self.opt_g, self.opt_d = self.acc.prepare(g, d, opt_g, opt_d)
@@ -76,23 +83,31 @@ class Trainer:
         )
         self.step, self._last_saved = 0, -1
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._hold()
         self.resumed_from = self._resume(resume)
         # Where a divergence before the first checkpoint rolls back to.
         self._initial_state = copy.deepcopy(self.state()) if self.resumed_from is None else None
         if self.acc.is_main_process:
             write_json(self.run_dir / "config.json", config.to_dict())
         self.metrics = MetricsLog(self.run_dir, self.acc.is_main_process)
+        self.events = MetricsLog(self.run_dir, self.acc.is_main_process, "events.jsonl")
+        self.last_metrics: dict[str, float] = {}  # the latest logged record (all ranks)
         fixed = torch.Generator(device="cpu").manual_seed(config.seed)
         self.fixed_z = torch.randn(SAMPLE_GRID, config.model.z_dim, generator=fixed)
         self.fixed_labels = torch.arange(SAMPLE_GRID) % max(self.num_classes, 1)  # classes in fixed columns
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def train(self, on_step: Callable[[int, dict[str, float]], None] | None = None) -> None:
-        """Run to train.steps. `on_step(step, latest logged metrics)` reports progress (rank 0)."""
+    def train(
+        self, on_step: Callable[[int, dict[str, float]], None] | None = None, stop: StopSignals | None = None
+    ) -> str:
+        """Run to train.steps; returns "completed", or the name of the stop signal (e.g. "SIGUSR2")
+        after which every rank saved a checkpoint at the same step. `on_step(step, latest logged
+        metrics)` reports progress (rank 0)."""
         c = self.config
+        self._event("start", **_scheduler_facts())
         batches = self._batches()
-        started, images_done, logged = time.perf_counter(), 0, {}
+        started, images_done = time.perf_counter(), 0
         while self.step < c.train.steps:
             self._set_lr()
             for k in range(c.optim.d_steps):
@@ -100,7 +115,7 @@ class Trainer:
                 images_done += c.train.batch_size
             for k in range(c.optim.g_steps):
                 stats_g = self._g_update(k)
-            diverged, checkpoint_requested = self._agree(stats_d, stats_g)
+            diverged, checkpoint_requested, stop_signal = self._agree(stats_d, stats_g, stop)
             if diverged:
                 self._roll_back()
                 batches = self._batches()  # the loader position came back with the checkpoint
@@ -110,17 +125,27 @@ class Trainer:
             self.step += 1
             if self.step % c.train.log_every == 0 or self.step == c.train.steps:
                 rate = images_done * self.world / (time.perf_counter() - started)
-                logged = self._log(stats_d, stats_g, rate)
+                self._log(stats_d, stats_g, rate)
             if c.train.sample_every and self.step % c.train.sample_every == 0:
                 self.save_samples()
-            if checkpoint_requested or (c.checkpoint.every and self.step % c.checkpoint.every == 0):
+            if checkpoint_requested or stop_signal or (c.checkpoint.every and self.step % c.checkpoint.every == 0):
                 self.save_checkpoint()
             if on_step is not None:
-                on_step(self.step, logged)
+                on_step(self.step, self.last_metrics)
+            if stop_signal:
+                self._event("stopped", signal=stop_signal)
+                self.metrics.close()
+                self.events.close()
+                return stop_signal
         if self._last_saved != self.step:
             self.save_checkpoint()
         self.save_samples()
+        self._event("completed")
         self.metrics.close()
+        self.events.close()
+        if self.acc.is_main_process:
+            run_hold.release(self.run_dir)
+        return "completed"
 
     def _batches(self):
         while True:
@@ -189,19 +214,44 @@ class Trainer:
             return True
         return False
 
-    def _agree(self, stats_d: StepStats, stats_g: StepStats) -> tuple[bool, bool]:
-        """All ranks agree on (diverged, checkpoint requested): one small all-reduce per step.
-        In fp16 an infinite gradient is the scaler's business (it skips that step); a
-        non-finite loss is not."""
+    def _agree(
+        self, stats_d: StepStats, stats_g: StepStats, stop: StopSignals | None
+    ) -> tuple[bool, bool, str | None]:
+        """All ranks agree on (diverged, checkpoint requested, stop signal): one small all-reduce
+        (max) per step. In fp16 an infinite gradient is the scaler's business (it skips that
+        step); a non-finite loss is not."""
         values = [stats_d.loss, stats_g.loss]
         if self.scaler_d is None:
             values += [stats_d.grad_norm, stats_g.grad_norm]
         bad = (~torch.isfinite(torch.stack(values))).any().float()
         requested = float(self.acc.is_main_process and (self.run_dir / CHECKPOINT_REQUEST).exists())
-        flags = torch.stack([bad, torch.tensor(requested, device=self.device)])
+        signalled = STOP_CODES.get(stop.received, 0) if stop is not None else 0
+        flags = torch.cat([bad.view(1), torch.tensor([requested, float(signalled)], device=self.device)])
         if self.world > 1:
-            flags = self.acc.reduce(flags, reduction="sum")
-        return bool(flags[0] > 0), bool(flags[1] > 0)
+            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
+        code = int(flags[2])
+        stop_signal = next((sig.name for sig, c in STOP_CODES.items() if c == code), None)
+        return bool(flags[0] > 0), bool(flags[1] > 0), stop_signal
+
+    def _hold(self) -> None:
+        """Rank 0 takes the run dir's hold; every rank learns the outcome (so none waits in a
+        collective for a rank that gave up)."""
+        outcome: list[Any] = [None]
+        if self.acc.is_main_process:
+            try:
+                stale = run_hold.acquire(self.run_dir)
+                if stale:
+                    warnings.warn(f"{self.run_dir}: took over the hold of a dead job ({stale})", stacklevel=1)
+            except UserError as exc:
+                outcome = [str(exc)]
+        if self.world > 1:
+            torch.distributed.broadcast_object_list(outcome, src=0)
+        if outcome[0] is not None:
+            raise UserError(outcome[0])
+
+    def _event(self, name: str, **facts: Any) -> None:
+        """A line in events.jsonl for what happened to the run (status and timelines read them)."""
+        self.events.write({"event": name, "step": self.step, "time": time.time(), "world_size": self.world, **facts})
 
     def _roll_back(self) -> None:
         found = latest_valid(self.run_dir)
@@ -212,7 +262,7 @@ class Trainer:
         change = self.guard.diverged(failed_at, int(state["step"]))
         self._load_state(state, keep_guard=True)
         if self.acc.is_main_process:
-            self.metrics.write({"step": failed_at, "event": "diverged", "rolled_back_to": self.step, "change": change})
+            self._event("diverged", failed_at=failed_at, rolled_back_to=self.step, change=change)
             warnings.warn(
                 f"non-finite loss or gradient at step {failed_at}: rolled back to {path} (step {self.step}); {change}",
                 stacklevel=1,
@@ -233,7 +283,7 @@ class Trainer:
             for group in opt.param_groups:
                 group["lr"] = lr * scale
 
-    def _log(self, stats_d: StepStats, stats_g: StepStats, rate: float) -> dict[str, float]:
+    def _log(self, stats_d: StepStats, stats_g: StepStats, rate: float) -> None:
         names = ("loss_d", "loss_g", "d_real_acc", "d_fake_acc", "penalty", "grad_norm_d", "grad_norm_g")
         values = torch.stack([
             torch.as_tensor(v, dtype=torch.float32, device=self.device)
@@ -249,7 +299,7 @@ class Trainer:
         if self.scaler_d is not None:
             record |= {"loss_scale_d": self.scaler_d.get_scale(), "loss_scale_g": self.scaler_g.get_scale()}
         self.metrics.write(record)
-        return record
+        self.last_metrics = record
 
     # -- outputs --------------------------------------------------------------------------------
 
@@ -359,7 +409,7 @@ def _optimizer(config: RunConfig, model, which: str) -> torch.optim.Optimizer:
     o = config.optim
     lr = o.lr_g if which == "g" else o.lr_d
     if o.name == "adam":
-        return torch.optim.Adam(model.parameters(), lr=lr, betas=(o.beta1, o.beta2))
+        return torch.optim.Adam(model.parameters(), lr=lr, betas=(o.beta1, o.beta2), fused=o.fused)
     if o.name == "rmsprop":
         return torch.optim.RMSprop(model.parameters(), lr=lr)
     raise UserError(f"optim.name={o.name}: expected adam or rmsprop")
@@ -381,3 +431,12 @@ def _set_rng_states(states: dict[str, Any]) -> None:
     random.setstate((version, tuple(internal), gauss))
     name, keys, *rest = states["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+
+
+def _scheduler_facts() -> dict[str, Any]:
+    """Which job (and which incarnation of it) is running this start of the run."""
+    env = os.environ
+    job = env.get("SLURM_JOB_ID")
+    if env.get("SLURM_ARRAY_JOB_ID"):
+        job = f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID', '')}"
+    return {"job_id": job, "restart_count": int(env.get("SLURM_RESTART_COUNT", "0")), "host": os.uname().nodename}

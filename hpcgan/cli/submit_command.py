@@ -1,0 +1,59 @@
+"""`python -m hpcgan.submit` (= `hpcgan submit`): train on SLURM through submitit."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from hpcgan.cli.progress import console
+from hpcgan.train.presets import PRESETS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("submit", help="submit a training run (or a --sweep as a SLURM array) through submitit")
+    p.add_argument("--gan", help=f"preset: {', '.join(PRESETS)}")
+    p.add_argument("--data", help="shard set directory (visible from the compute nodes)")
+    p.add_argument("--sweep", type=Path, help="a sweep TOML file: base config and a grid or list of overrides")
+    p.add_argument("--name", help="job name, and the run dir runs/NAME (default: the gan, or the sweep's name)")
+    p.add_argument("--run-dir", type=Path, help="run directory (a sweep's: the folder of its runs)")
+    p.add_argument("--nodes", type=int, default=1)
+    p.add_argument("--gpus-per-node", type=int, default=0, help="GPUs per node; one task (rank) per GPU")
+    p.add_argument("--tasks-per-node", type=int, default=1, help="ranks per node on CPU nodes")
+    p.add_argument("--cpus-per-task", type=int, default=None)
+    p.add_argument("--mem", help="memory per node, e.g. 64G")
+    p.add_argument("--partition")
+    p.add_argument("--account")
+    p.add_argument("--qos")
+    p.add_argument("--constraint")
+    p.add_argument("--time", type=int, default=60, dest="time_min", help="time limit per job in minutes")
+    p.add_argument("--signal-delay", type=int, default=90, dest="signal_delay_s",
+                   help="seconds before the limit SLURM sends USR2 (enough for a step and a checkpoint)")  # fmt: skip
+    p.add_argument("--max-timeouts", type=int, default=1000, help="requeues after a time limit before giving up")
+    p.add_argument("--array-parallelism", type=int, default=16, help="sweep elements running at once")
+    p.add_argument("--cluster", default="auto", help="slurm, local (this machine, no SLURM) or auto")
+    p.add_argument("--dry-run", action="store_true", help="print the sbatch script and the config; submit nothing")
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.steps=5000")
+    p.set_defaults(run=run_submit)
+
+
+def run_submit(args: argparse.Namespace) -> int:
+    from hpcgan.launch.submit import SubmitOptions, plan_runs, submit
+
+    fields = SubmitOptions.__dataclass_fields__
+    options = SubmitOptions(**{k: v for k, v in vars(args).items() if k in fields})
+    if args.dry_run:
+        _, runs = plan_runs(options)
+        _, script = submit(options)
+        console.print(script, highlight=False, markup=False)
+        for run in runs:
+            console.print(f"# {run.run_dir}: overrides {' '.join(run.overrides) or '(none)'}", markup=False)
+        console.print(json.dumps(runs[0].config.to_dict(), indent=1), highlight=False, markup=False)
+        return 0
+    submitted, _ = submit(options)
+    for s in submitted:
+        console.print(f"submitted job {s.job_id}: run dir {s.run_dir}", highlight=False)
+        console.print(f"    logs: {s.logs[0]}  {s.logs[1]}", highlight=False)
+    watch = submitted[0].run_dir.parent if len(submitted) > 1 else submitted[0].run_dir
+    console.print(f"watch with: hpcgan status {watch}")
+    return 0

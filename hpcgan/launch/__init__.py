@@ -1,0 +1,1 @@
+"""Launching training on SLURM (through submitit) or locally: jobs, sweeps, holds and status."""

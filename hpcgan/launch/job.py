@@ -1,0 +1,54 @@
+"""The function a SLURM job runs on every task: one rank of a training run, requeue-aware.
+
+Preemption protocol (the notes in slurm/README.md tell the story end to end):
+1. submitit's USR2 handler is replaced by one that only records the signal (SIGTERM too).
+2. At the next step boundary all ranks agree on it (an all-reduce) and save a checkpoint together.
+3. On USR2, rank 0 hands over to submitit's own handler, which calls `checkpoint()` below (nothing
+   left to save: it returns this same job), runs `scontrol requeue` and exits; the other ranks return.
+4. The requeued job runs `__call__` again on the same run dir and resumes from that checkpoint.
+"""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+
+class TrainJob(submitit.helpers.Checkpointable):
+    def __init__(self, config: dict[str, Any], run_dir: str, resume: str = "auto") -> None:
+        self.config, self.run_dir, self.resume = config, run_dir, resume
+
+    def __call__(self) -> dict[str, Any]:
+        from hpcgan.train.config import RunConfig
+        from hpcgan.train.stop_signals import StopSignals
+        from hpcgan.train.trainer import Trainer
+
+        # RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR (first node), MASTER_PORT (from the job id).
+        # CUDA_VISIBLE_DEVICES stays whole: accelerate picks cuda:LOCAL_RANK.
+        dist = submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        submitit_handler = signal.getsignal(signal.SIGUSR2)
+        with StopSignals() as stop:
+            trainer = Trainer(RunConfig.from_dict(self.config), Path(self.run_dir), self.resume)
+            outcome = trainer.train(stop=stop)
+        result = {"outcome": outcome, "step": trainer.step, "rank": dist.rank, "world_size": dist.world_size}
+        if outcome == "SIGUSR2" and dist.rank == 0 and callable(submitit_handler):
+            if torch_distributed_ready():
+                import torch.distributed
+
+                torch.distributed.destroy_process_group()
+            submitit_handler(signal.SIGUSR2, None)  # checkpoint() + scontrol requeue + exit
+        return result
+
+    def checkpoint(self, *args: Any, **kwargs: Any) -> submitit.helpers.DelayedSubmission:
+        """Called by submitit on rank 0 after the trainer saved: requeue this same job (resume=auto
+        finds the checkpoint just written)."""
+        return submitit.helpers.DelayedSubmission(TrainJob(self.config, self.run_dir, "auto"))
+
+
+def torch_distributed_ready() -> bool:
+    import torch.distributed
+
+    return torch.distributed.is_available() and torch.distributed.is_initialized()

@@ -1,0 +1,99 @@
+"""`hpcgan status`: one row per run under a runs or sweep directory, from the run's own files
+(config.json, metrics.jsonl, events.jsonl, checkpoints/, job.json) and SLURM's accounting."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpcgan.launch import slurm_info
+from hpcgan.launch.submit import read_job_record
+from hpcgan.train.checkpoint import committed
+
+FAILED_STATES = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"}
+
+
+@dataclass
+class RunStatus:
+    name: str
+    job_id: str | None
+    state: str
+    step: int
+    total: int
+    images_per_s: float | None
+    checkpoint_age_s: float | None
+    fid: float | None
+    requeues: int
+
+    @property
+    def failed(self) -> bool:
+        return self.state in FAILED_STATES
+
+
+def find_runs(root: Path) -> list[Path]:
+    """Run dirs at or under `root` (a run dir has config.json or job.json), sweeps included."""
+    root = Path(root)
+    if _is_run(root):
+        return [root]
+    return sorted({p.parent for pattern in ("*/config.json", "*/job.json", "*/*/config.json", "*/*/job.json")
+                   for p in root.glob(pattern)})  # fmt: skip
+
+
+def _is_run(path: Path) -> bool:
+    return (path / "config.json").is_file() or (path / "job.json").is_file()
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by a kill
+    return out
+
+
+def collect(root: Path) -> list[RunStatus]:
+    runs = find_runs(root)
+    records = {run: read_job_record(run) for run in runs}
+    ids = [str(r["job_id"]) for r in records.values() if r.get("job_id")]
+    states = slurm_info.job_states(ids) if ids and slurm_info.available() else {}
+    rows = []
+    for run in runs:
+        job = records[run].get("job_id")
+        config = _read_json(run / "config.json")
+        metrics = [m for m in _jsonl(run / "metrics.jsonl") if "loss_d" in m]
+        events = _jsonl(run / "events.jsonl")
+        latest = next((m for m in reversed(metrics) if "fid" in m), None)
+        checkpoints = committed(run)
+        if events and events[-1].get("event") == "completed":
+            state = "COMPLETED"
+        else:
+            state = states.get(str(job)) if job else None
+            state = state or ("STOPPED" if events else "PENDING" if job else "NEW")
+        rows.append(
+            RunStatus(
+                name=str(run.relative_to(root)) if run != Path(root) else run.name,
+                job_id=str(job) if job else None,
+                state=state,
+                step=max([m["step"] for m in metrics] + [e.get("step", 0) for e in events] + [0]),
+                total=int(config.get("train", {}).get("steps", 0)),
+                images_per_s=metrics[-1].get("images_per_s") if metrics else None,
+                checkpoint_age_s=time.time() - checkpoints[0].stat().st_mtime if checkpoints else None,
+                fid=latest["fid"] if latest else None,
+                requeues=max([int(e.get("restart_count", 0)) for e in events if e.get("event") == "start"] + [0]),
+            )
+        )
+    return rows
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
