@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from rich.console import Console
 from rich.table import Table
 
-from hpcgan.cli.progress import console
 from hpcgan.errors import UserError
 
 
@@ -44,5 +44,5 @@ def run_status(args: argparse.Namespace) -> int:
             f"{r.images_per_s:.0f}" if r.images_per_s else "-", _age(r.checkpoint_age_s),
             f"{r.fid:.2f}" if r.fid is not None else "-", str(r.requeues),
         )  # fmt: skip
-    console.print(table)
+    Console().print(table)  # the result, on stdout
     return 1 if any(r.failed for r in rows) else 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,9 +173,17 @@ class Submitted:
 def submit(o: SubmitOptions) -> tuple[list[Submitted], str | None]:
     """Submit the runs; with dry_run, submit nothing and return the sbatch script instead."""
     folder, runs = plan_runs(o)
-    executor = make_executor(o, folder)
     if o.dry_run:
-        return [], sbatch_script(executor)
+        created = folder  # submitit makes its folder: undo that, a dry run leaves no trace
+        while not created.parent.exists():
+            created = created.parent
+        existed = created.exists()
+        try:
+            return [], sbatch_script(make_executor(o, folder))
+        finally:
+            if not existed:
+                shutil.rmtree(created, ignore_errors=True)
+    executor = make_executor(o, folder)
     for run in runs:
         run.run_dir.mkdir(parents=True, exist_ok=True)
     jobs_in = [TrainJob(r.config.to_dict(), str(r.run_dir)) for r in runs]
