@@ -86,3 +86,14 @@ def kermany() -> Path:
     if not (KERMANY / "chest_xray").is_dir():
         pytest.skip(f"real data not present at {KERMANY}")
     return KERMANY
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """The local SLURM cluster's client environment, set for the module (skip or fail without it)."""
+    from tests.slurm_cluster import cluster_env
+
+    env = cluster_env()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SLURM_CONF", env["SLURM_CONF"])
+        yield env

@@ -136,4 +136,6 @@ def test_local_submission_runs_two_ranks_and_status_reports_it(phantoms32, tmp_p
     state = __import__("torch").load(runs / "pair" / "000-seed=0" / "checkpoints" / "step-0000006.pt",
                                      weights_only=True)  # fmt: skip
     assert state["world_size"] == 2
+    completed = json.loads((runs / "pair" / "000-seed=0" / "events.jsonl").read_text().splitlines()[-1])
+    assert completed["event"] == "completed" and completed["param_digests"][0] == completed["param_digests"][1]
     assert "seed=1" in json.loads((runs / "pair" / "001-seed=1" / "job.json").read_text())["overrides"]

@@ -42,6 +42,7 @@ class SubmitOptions:
     tasks_per_node: int = 1  # one task per GPU (--gpus-per-node sets both on GPU nodes)
     gpus_per_node: int = 0
     cpus_per_task: int | None = None
+    threads: int | None = None  # torch threads per rank (OMP_NUM_THREADS); default: cpus_per_task
     mem: str | None = None  # e.g. 32G
     partition: str | None = None
     account: str | None = None
@@ -144,8 +145,8 @@ def make_executor(o: SubmitOptions, folder: Path) -> submitit.AutoExecutor:
             "slurm_signal_delay_s": o.signal_delay_s,
             "slurm_array_parallelism": o.array_parallelism,
             "slurm_additional_parameters": extra,
-            # Threads per rank = the CPUs SLURM gave it (torch would otherwise take every core).
-            "slurm_setup": [f"export OMP_NUM_THREADS={o.cpus_per_task or 1}"],
+            # Threads per rank: torch would otherwise take every core of the node.
+            "slurm_setup": [f"export OMP_NUM_THREADS={o.threads or o.cpus_per_task or 1}"],
         }
         for key, value in (("partition", o.partition), ("account", o.account), ("qos", o.qos),
                            ("constraint", o.constraint), ("mem", o.mem)):  # fmt: skip

@@ -1,14 +1,14 @@
 """Sweep files: a base config and a grid or a list of overrides, one run per element.
 
-    name = "lr"                       # the sweep dir: runs/lr/ (default: the file's stem)
-    gan = "dcgan64"
-    data = "shards/phantom64"
-    [base]                            # overrides every element gets
-    "train.steps" = 500
-    [grid]                            # every combination ...
-    "optim.lr_g" = [1e-4, 2e-4]
-    seed = [0, 1]
-    # ... or instead a list:  [[runs]]  "optim.lr_g" = 1e-4  ...
+name = "lr"                       # the sweep dir: runs/lr/ (default: the file's stem)
+gan = "dcgan64"
+data = "shards/phantom64"
+[base]                            # overrides every element gets
+"train.steps" = 500
+[grid]                            # every combination ...
+"optim.lr_g" = [1e-4, 2e-4]
+seed = [0, 1]
+# ... or instead a list:  [[runs]]  "optim.lr_g" = 1e-4  ...
 """
 
 from __future__ import annotations

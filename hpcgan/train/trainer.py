@@ -9,6 +9,7 @@ a run resumed from a checkpoint repeats exactly what the uninterrupted run would
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import random
 import signal
@@ -140,7 +141,9 @@ class Trainer:
         if self._last_saved != self.step:
             self.save_checkpoint()
         self.save_samples()
-        self._event("completed")
+        # Every rank's parameter digest: equal digests show DDP kept the ranks identical.
+        digests = gather_object([param_digest(self.acc.unwrap_model(m)) for m in (self.g, self.d)])
+        self._event("completed", param_digests=[digests[i : i + 2] for i in range(0, len(digests), 2)])
         self.metrics.close()
         self.events.close()
         if self.acc.is_main_process:
@@ -214,9 +217,7 @@ class Trainer:
             return True
         return False
 
-    def _agree(
-        self, stats_d: StepStats, stats_g: StepStats, stop: StopSignals | None
-    ) -> tuple[bool, bool, str | None]:
+    def _agree(self, stats_d: StepStats, stats_g: StepStats, stop: StopSignals | None) -> tuple[bool, bool, str | None]:
         """All ranks agree on (diverged, checkpoint requested, stop signal): one small all-reduce
         (max) per step. In fp16 an infinite gradient is the scaler's business (it skips that
         step); a non-finite loss is not."""
@@ -440,3 +441,11 @@ def _scheduler_facts() -> dict[str, Any]:
     if env.get("SLURM_ARRAY_JOB_ID"):
         job = f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID', '')}"
     return {"job_id": job, "restart_count": int(env.get("SLURM_RESTART_COUNT", "0")), "host": os.uname().nodename}
+
+
+def param_digest(module: torch.nn.Module) -> str:
+    """sha256 of the parameters (not buffers: BatchNorm statistics are per rank)."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.named_parameters()):
+        h.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]

@@ -1,0 +1,82 @@
+"""Helpers for the tests that run against the real local SLURM cluster (slurm/cluster/local-cluster.sh,
+started by .ci/run). Without it they skip, unless HPCGAN_REQUIRE_SLURM=1 (as in CI), where they fail."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.conftest import run_cli
+
+STATE_DIR = Path(os.environ.get("HPCGAN_SLURM_DIR", "/tmp/hpcgan-slurm"))
+TINY = ["model.g_width=8", "model.d_width=8", "train.batch_size=8", "train.num_workers=0", "train.log_every=25"]
+
+
+def cluster_env() -> dict[str, str]:
+    """The environment that points SLURM's commands at the local cluster; skips without one."""
+    conf = STATE_DIR / "etc" / "slurm.conf"
+    env = dict(os.environ, SLURM_CONF=str(conf), HPCGAN_SLURM_DIR=str(STATE_DIR))
+    ok = conf.is_file() and subprocess.run(["sinfo"], env=env, capture_output=True).returncode == 0
+    if not ok:
+        message = f"no local SLURM cluster at {STATE_DIR} (start it: slurm/cluster/local-cluster.sh start)"
+        if os.environ.get("HPCGAN_REQUIRE_SLURM") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
+    return env
+
+
+def sh(*cmd: str) -> str:
+    return subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def submit(*args) -> str:
+    """`hpcgan submit ...` on the cluster; returns the job id."""
+    proc = run_cli("submit", "--cluster", "slurm", *args, threads=1)
+    line = next(line for line in proc.stderr.splitlines() if line.startswith("submitted job"))
+    return line.split()[2].rstrip(":")
+
+
+def events(run_dir: Path) -> list[dict]:
+    path = run_dir / "events.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def last_step(run_dir: Path) -> int:
+    path = run_dir / "metrics.jsonl"
+    lines = path.read_text().splitlines() if path.exists() else []
+    return json.loads(lines[-1])["step"] if lines else 0
+
+
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.5):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(poll)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def completed(run_dir: Path) -> bool:
+    found = events(run_dir)
+    return bool(found) and found[-1]["event"] == "completed"
+
+
+def job_state(job_id: str) -> str:
+    out = sh("sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", job_id)
+    states = [line.split("|")[1].split()[0] for line in out.splitlines() if line.split("|")[0] == job_id]
+    return states[-1] if states else ""
+
+
+def node_of(job_id: str) -> str:
+    return wait_for(lambda: sh("squeue", "-h", "-j", job_id, "-o", "%N").strip(), 60, f"job {job_id} to start")
+
+
+def final_state(run_dir: Path, step: int) -> dict:
+    return torch.load(run_dir / "checkpoints" / f"step-{step:07d}.pt", weights_only=True)

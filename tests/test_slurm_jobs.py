@@ -1,0 +1,112 @@
+"""Training on the real local SLURM cluster: a 2-node x 2-task job, a real preemption ending
+bit-identical to an uninterrupted run, `scontrol requeue` and `scancel`, and resuming a 4-rank run
+on 2 ranks. (Time limits and array sweeps: test_slurm_sweeps.py, so the two files run at once.)"""
+
+import pytest
+
+from tests.conftest import assert_one_line_error, run_cli
+from tests.slurm_cluster import (
+    TINY,
+    completed,
+    events,
+    final_state,
+    job_state,
+    last_step,
+    node_of,
+    sh,
+    submit,
+    wait_for,
+)
+from tests.test_train import assert_identical
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    out = tmp_path_factory.mktemp("slurm-ph") / "ph64"
+    run_cli("phantom", out, "--n", "512", "--size", "64", "--shard-size", "128", "--workers", "2")
+    return out
+
+
+def test_two_nodes_by_two_tasks_train_as_four_identical_ranks(slurm, shards, tmp_path):
+    run_dir = tmp_path / "multi"
+    job = submit("--gan", "dcgan64", "--data", shards, "--run-dir", run_dir, "--nodes", "2", "--tasks-per-node",
+                 "2", "--time", "5", *TINY, "train.steps=12")  # fmt: skip
+    wait_for(lambda: completed(run_dir), 240, "the 4-rank job to finish")
+    start, *_, done = events(run_dir)
+    assert start["world_size"] == 4 and start["job_id"] == job
+    assert len(done["param_digests"]) == 4 and all(d == done["param_digests"][0] for d in done["param_digests"])
+    assert final_state(run_dir, 12)["world_size"] == 4
+    wait_for(lambda: job_state(job) == "COMPLETED", 60, "sacct to say COMPLETED")
+    status = run_cli("status", run_dir)
+    assert "COMPLETED" in status.stdout and "12/12" in status.stdout
+
+
+def test_a_preempted_job_checkpoints_requeues_resumes_and_ends_bit_identical(slurm, shards, tmp_path):
+    steps = ["train.steps=1500", "checkpoint.every=500"]
+    preempted = tmp_path / "preempted"
+    job = submit("--gan", "dcgan64", "--data", shards, "--run-dir", preempted, "--time", "10", "--signal-delay", "20",
+                 *TINY, *steps)  # fmt: skip
+    node = node_of(job)
+    wait_for(lambda: last_step(preempted) >= 100, 120, "the job to pass step 100")
+    # A high-priority job that needs the whole node: partition_prio preemption requeues ours.
+    high = sh("sbatch", "--parsable", "-p", "high", "-w", node, "-N", "1", "-n", "2", "--wrap", "sleep 8").strip()
+    # The reference, never interrupted, in this process's environment (one thread, as in the job).
+    reference = tmp_path / "reference"
+    run_cli("train", "--gan", "dcgan64", "--data", shards, "--run-dir", reference, *TINY, *steps, threads=1)
+    wait_for(lambda: completed(preempted), 300, "the preempted job to finish")
+    timeline = events(preempted)
+    stops = [e for e in timeline if e["event"] == "stopped"]
+    starts = [e for e in timeline if e["event"] == "start"]
+    assert stops and stops[0]["signal"] == "SIGUSR2" and 0 < stops[0]["step"] < 1500
+    assert starts[1]["step"] == stops[0]["step"] and starts[1]["restart_count"] >= 1
+    assert_identical(final_state(reference, 1500), final_state(preempted, 1500))
+    assert job_state(high) in ("COMPLETED", "RUNNING")
+    print("preemption timeline:", [(e["event"], e["step"], e.get("signal"), e.get("restart_count")) for e in timeline])
+
+
+def test_scontrol_requeue_and_scancel_resume_from_the_last_checkpoint(slurm, shards, tmp_path):
+    requeued, cancelled = tmp_path / "requeued", tmp_path / "cancelled"
+    common = ["--gan", "dcgan64", "--data", shards, "--time", "10", *TINY, "checkpoint.every=200"]
+    job_r = submit(*common, "--run-dir", requeued, "train.steps=1200")
+    job_c = submit(*common, "--run-dir", cancelled, "train.steps=100000")
+    wait_for(lambda: last_step(requeued) >= 250 and last_step(cancelled) >= 250, 180, "both jobs to pass step 250")
+    sh("scontrol", "requeue", job_r)  # SIGTERM, no USR2
+    sh("scancel", job_c)
+    wait_for(lambda: completed(requeued), 300, "the requeued job to finish")
+    starts = [e for e in events(requeued) if e["event"] == "start"]
+    assert len(starts) == 2 and starts[1]["step"] >= 200 and starts[1]["restart_count"] == 1
+    wait_for(lambda: job_state(job_c) == "CANCELLED", 60, "sacct to say CANCELLED")
+    assert (
+        any(e["event"] == "stopped" and e["signal"] == "SIGTERM" for e in events(cancelled))
+        or (cancelled / "checkpoints").exists()
+    )
+    status = run_cli("status", tmp_path, check=False)
+    assert status.returncode == 1  # a cancelled run counts as failed
+    rows = {line.split("│")[1].strip(): line for line in status.stdout.splitlines() if "│" in line}
+    assert "COMPLETED" in rows["requeued"] and "1200/1200" in rows["requeued"] and "CANCELLED" in rows["cancelled"]
+    # The cancelled run resumes from its checkpoint when submitted again.
+    step = max(e["step"] for e in events(cancelled))
+    submit(*common, "--run-dir", cancelled, "train.steps=600" if step < 600 else f"train.steps={step + 50}")
+    wait_for(lambda: completed(cancelled), 300, "the resubmitted run to finish")
+    assert [e for e in events(cancelled) if e["event"] == "start"][-1]["step"] >= 200
+
+
+def test_a_four_rank_run_continues_on_two_ranks(slurm, shards, tmp_path):
+    run_dir = tmp_path / "shrink"
+    common = ["--gan", "dcgan64", "--data", shards, "--run-dir", run_dir, "--time", "5", *TINY]
+    submit(*common, "--nodes", "2", "--tasks-per-node", "2", "train.steps=8")
+    wait_for(lambda: completed(run_dir), 240, "the 4-rank run")
+    submit(*common, "--nodes", "1", "--tasks-per-node", "2", "train.steps=16")
+    wait_for(lambda: len([e for e in events(run_dir) if e["event"] == "completed"]) == 2, 240, "the 2-rank run")
+    start = [e for e in events(run_dir) if e["event"] == "start"][-1]
+    assert start["world_size"] == 2 and start["step"] == 8
+    state = final_state(run_dir, 16)
+    assert state["world_size"] == 2 and state["loader"]["samples_seen"] == 8 * 8 * 4 + 8 * 8 * 2
+
+
+def test_bad_submissions_to_the_cluster_fail_in_one_line(slurm, shards, tmp_path):
+    base = ["submit", "--cluster", "slurm", "--gan", "dcgan64", "--data", shards, "--run-dir", tmp_path / "bad"]
+    assert_one_line_error(run_cli(*base, "--nodes", "9", check=False), "--nodes 9", "only 3 node(s)")
+    assert_one_line_error(run_cli(*base, "--partition", "gpu-a100", check=False), "--partition gpu-a100",
+                          "low, high")  # fmt: skip
+    assert sh("squeue", "-h", "-n", "bad").strip() == ""
