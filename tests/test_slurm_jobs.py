@@ -49,7 +49,8 @@ def test_a_preempted_job_checkpoints_requeues_resumes_and_ends_bit_identical(slu
     node = node_of(job)
     wait_for(lambda: last_step(preempted) >= 100, 120, "the job to pass step 100")
     # A high-priority job that needs the whole node: partition_prio preemption requeues ours.
-    high = sh("sbatch", "--parsable", "-p", "high", "-w", node, "-N", "1", "-n", "2", "--wrap", "sleep 8").strip()
+    high = sh("sbatch", "--parsable", "-p", "high", "-w", node, "-N", "1", "-n", "2", "-o", "/dev/null", "--wrap",
+              "sleep 8").strip()  # fmt: skip
     # The reference, never interrupted, in this process's environment (one thread, as in the job).
     reference = tmp_path / "reference"
     run_cli("train", "--gan", "dcgan64", "--data", shards, "--run-dir", reference, *TINY, *steps, threads=1)

@@ -47,7 +47,7 @@ def test_an_array_sweep_completes_and_an_element_preempted_alone_resumes(slurm, 
     target = runs[1]
     node = node_of(jobs[1])
     wait_for(lambda: last_step(target) >= 100, 300, "element 1 to pass step 100")
-    sh("sbatch", "--parsable", "-p", "high", "-w", node, "-N", "1", "-n", "2", "--wrap", "sleep 8")
+    sh("sbatch", "--parsable", "-p", "high", "-w", node, "-N", "1", "-n", "2", "-o", "/dev/null", "--wrap", "sleep 8")
     wait_for(lambda: all(completed(r) for r in runs), 600, "all three elements to finish", poll=1)
     stopped = {r.name: [e for e in events(r) if e["event"] == "stopped"] for r in runs}
     assert [e["signal"] for e in stopped["001-seed=1"]] == ["SIGUSR2"]

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from hpcgan.bench import loader, phantom
+from hpcgan.bench import loader, phantom, train
 from hpcgan.errors import UserError
 
 # name -> (add the benchmark's options to its parser, run it and return the exit code)
@@ -15,6 +15,7 @@ Run = Callable[[argparse.Namespace], int]
 BENCHMARKS: dict[str, tuple[Register, Run]] = {
     "loader": (loader.register, loader.run),
     "phantom": (phantom.register, phantom.run),
+    "train": (train.register, train.run),
 }
 
 
