@@ -97,3 +97,11 @@ def slurm():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("SLURM_CONF", env["SLURM_CONF"])
         yield env
+
+
+@pytest.fixture(scope="module")
+def ph64(tmp_path_factory):
+    """Phantom shards at 64 px for the jobs on the local cluster (on a path every node sees)."""
+    out = tmp_path_factory.mktemp("slurm-ph") / "ph64"
+    run_cli("phantom", out, "--n", "512", "--size", "64", "--shard-size", "128", "--workers", "2")
+    return out

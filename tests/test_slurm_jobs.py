@@ -2,8 +2,6 @@
 bit-identical to an uninterrupted run, `scontrol requeue` and `scancel`, and resuming a 4-rank run
 on 2 ranks. (Time limits and array sweeps: test_slurm_sweeps.py, so the two files run at once.)"""
 
-import pytest
-
 from tests.conftest import assert_one_line_error, run_cli
 from tests.slurm_cluster import (
     TINY,
@@ -20,16 +18,9 @@ from tests.slurm_cluster import (
 from tests.test_train import assert_identical
 
 
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    out = tmp_path_factory.mktemp("slurm-ph") / "ph64"
-    run_cli("phantom", out, "--n", "512", "--size", "64", "--shard-size", "128", "--workers", "2")
-    return out
-
-
-def test_two_nodes_by_two_tasks_train_as_four_identical_ranks(slurm, shards, tmp_path):
+def test_two_nodes_by_two_tasks_train_as_four_identical_ranks(slurm, ph64, tmp_path):
     run_dir = tmp_path / "multi"
-    job = submit("--gan", "dcgan64", "--data", shards, "--run-dir", run_dir, "--nodes", "2", "--tasks-per-node",
+    job = submit("--gan", "dcgan64", "--data", ph64, "--run-dir", run_dir, "--nodes", "2", "--tasks-per-node",
                  "2", "--time", "5", *TINY, "train.steps=12")  # fmt: skip
     wait_for(lambda: completed(run_dir), 240, "the 4-rank job to finish")
     start, *_, done = events(run_dir)
@@ -41,10 +32,10 @@ def test_two_nodes_by_two_tasks_train_as_four_identical_ranks(slurm, shards, tmp
     assert "COMPLETED" in status.stdout and "12/12" in status.stdout
 
 
-def test_a_preempted_job_checkpoints_requeues_resumes_and_ends_bit_identical(slurm, shards, tmp_path):
+def test_a_preempted_job_checkpoints_requeues_resumes_and_ends_bit_identical(slurm, ph64, tmp_path):
     steps = ["train.steps=1500", "checkpoint.every=500"]
     preempted = tmp_path / "preempted"
-    job = submit("--gan", "dcgan64", "--data", shards, "--run-dir", preempted, "--time", "10", "--signal-delay", "20",
+    job = submit("--gan", "dcgan64", "--data", ph64, "--run-dir", preempted, "--time", "10", "--signal-delay", "20",
                  *TINY, *steps)  # fmt: skip
     node = node_of(job)
     wait_for(lambda: last_step(preempted) >= 100, 120, "the job to pass step 100")
@@ -53,7 +44,7 @@ def test_a_preempted_job_checkpoints_requeues_resumes_and_ends_bit_identical(slu
               "sleep 8").strip()  # fmt: skip
     # The reference, never interrupted, in this process's environment (one thread, as in the job).
     reference = tmp_path / "reference"
-    run_cli("train", "--gan", "dcgan64", "--data", shards, "--run-dir", reference, *TINY, *steps, threads=1)
+    run_cli("train", "--gan", "dcgan64", "--data", ph64, "--run-dir", reference, *TINY, *steps, threads=1)
     wait_for(lambda: completed(preempted), 300, "the preempted job to finish")
     timeline = events(preempted)
     stops = [e for e in timeline if e["event"] == "stopped"]
@@ -65,9 +56,9 @@ def test_a_preempted_job_checkpoints_requeues_resumes_and_ends_bit_identical(slu
     print("preemption timeline:", [(e["event"], e["step"], e.get("signal"), e.get("restart_count")) for e in timeline])
 
 
-def test_scontrol_requeue_and_scancel_resume_from_the_last_checkpoint(slurm, shards, tmp_path):
+def test_scontrol_requeue_and_scancel_resume_from_the_last_checkpoint(slurm, ph64, tmp_path):
     requeued, cancelled = tmp_path / "requeued", tmp_path / "cancelled"
-    common = ["--gan", "dcgan64", "--data", shards, "--time", "10", *TINY, "checkpoint.every=200"]
+    common = ["--gan", "dcgan64", "--data", ph64, "--time", "10", *TINY, "checkpoint.every=200"]
     job_r = submit(*common, "--run-dir", requeued, "train.steps=1200")
     job_c = submit(*common, "--run-dir", cancelled, "train.steps=100000")
     wait_for(lambda: last_step(requeued) >= 250 and last_step(cancelled) >= 250, 180, "both jobs to pass step 250")
@@ -92,9 +83,9 @@ def test_scontrol_requeue_and_scancel_resume_from_the_last_checkpoint(slurm, sha
     assert [e for e in events(cancelled) if e["event"] == "start"][-1]["step"] >= 200
 
 
-def test_a_four_rank_run_continues_on_two_ranks(slurm, shards, tmp_path):
+def test_a_four_rank_run_continues_on_two_ranks(slurm, ph64, tmp_path):
     run_dir = tmp_path / "shrink"
-    common = ["--gan", "dcgan64", "--data", shards, "--run-dir", run_dir, "--time", "5", *TINY]
+    common = ["--gan", "dcgan64", "--data", ph64, "--run-dir", run_dir, "--time", "5", *TINY]
     submit(*common, "--nodes", "2", "--tasks-per-node", "2", "train.steps=8")
     wait_for(lambda: completed(run_dir), 240, "the 4-rank run")
     submit(*common, "--nodes", "1", "--tasks-per-node", "2", "train.steps=16")
@@ -105,8 +96,8 @@ def test_a_four_rank_run_continues_on_two_ranks(slurm, shards, tmp_path):
     assert state["world_size"] == 2 and state["loader"]["samples_seen"] == 8 * 8 * 4 + 8 * 8 * 2
 
 
-def test_bad_submissions_to_the_cluster_fail_in_one_line(slurm, shards, tmp_path):
-    base = ["submit", "--cluster", "slurm", "--gan", "dcgan64", "--data", shards, "--run-dir", tmp_path / "bad"]
+def test_bad_submissions_to_the_cluster_fail_in_one_line(slurm, ph64, tmp_path):
+    base = ["submit", "--cluster", "slurm", "--gan", "dcgan64", "--data", ph64, "--run-dir", tmp_path / "bad"]
     assert_one_line_error(run_cli(*base, "--nodes", "9", check=False), "--nodes 9", "only 3 node(s)")
     assert_one_line_error(run_cli(*base, "--partition", "gpu-a100", check=False), "--partition gpu-a100",
                           "low, high")  # fmt: skip

@@ -3,23 +3,14 @@ finishes, and an array sweep whose one element, preempted alone, resumes."""
 
 import json
 
-import pytest
-
 from tests.conftest import run_cli
 from tests.slurm_cluster import TINY, completed, events, job_state, last_step, node_of, sh, submit, wait_for
 
 
-@pytest.fixture(scope="module")
-def shards(tmp_path_factory):
-    out = tmp_path_factory.mktemp("slurm-ph") / "ph64"
-    run_cli("phantom", out, "--n", "512", "--size", "64", "--shard-size", "128", "--workers", "2")
-    return out
-
-
-def test_a_one_minute_job_survives_several_time_limits_and_finishes(slurm, shards, tmp_path):
+def test_a_one_minute_job_survives_several_time_limits_and_finishes(slurm, ph64, tmp_path):
     run_dir = tmp_path / "limited"
     # About 100 s of training at ~60 steps/s on one core; each 1-minute slot gets USR2 10-40 s in.
-    job = submit("--gan", "dcgan64", "--data", shards, "--run-dir", run_dir, "--time", "1", "--signal-delay", "20",
+    job = submit("--gan", "dcgan64", "--data", ph64, "--run-dir", run_dir, "--time", "1", "--signal-delay", "20",
                  *TINY, "train.steps=6000", "checkpoint.every=1000")  # fmt: skip
     wait_for(lambda: completed(run_dir), 900, "the time-limited job to finish", poll=2)
     timeline = events(run_dir)
@@ -32,9 +23,9 @@ def test_a_one_minute_job_survives_several_time_limits_and_finishes(slurm, shard
     print("time-limit timeline:", [(e["event"], e["step"], e.get("restart_count")) for e in timeline])
 
 
-def test_an_array_sweep_completes_and_an_element_preempted_alone_resumes(slurm, shards, tmp_path):
+def test_an_array_sweep_completes_and_an_element_preempted_alone_resumes(slurm, ph64, tmp_path):
     sweep = tmp_path / "seeds.toml"
-    sweep.write_text(f'gan = "dcgan64"\ndata = "{shards}"\n[base]\n"train.steps" = 600\n[grid]\nseed = [0, 1, 2]\n')
+    sweep.write_text(f'gan = "dcgan64"\ndata = "{ph64}"\n[base]\n"train.steps" = 600\n[grid]\nseed = [0, 1, 2]\n')
     # Two CPUs per element = a whole node each, so preempting one element's node touches no other
     # (one torch thread each: this machine has 2 cores for all 3 "nodes").
     proc = run_cli("submit", "--cluster", "slurm", "--sweep", sweep, "--run-dir", tmp_path / "seeds", "--time", "10",

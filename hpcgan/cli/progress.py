@@ -11,19 +11,22 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 console = Console(stderr=True)
 
 
-@contextmanager
-def progress_bar(
-    description: str, total: int | None = None
-) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
-    """Yields (advance, set_total). Transient, so an error after it leaves just the one error line."""
-    columns = (
+def _columns() -> tuple:
+    return (
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as bar:
+
+
+@contextmanager
+def progress_bar(
+    description: str, total: int | None = None
+) -> Iterator[tuple[Callable[[int], None], Callable[[int], None]]]:
+    """Yields (advance, set_total). Transient, so an error after it leaves just the one error line."""
+    with Progress(*_columns(), console=console, transient=True) as bar:
         task = bar.add_task(description, total=total)
         yield (lambda n: bar.advance(task, n)), (lambda t: bar.update(task, total=t))
 
@@ -31,14 +34,6 @@ def progress_bar(
 @contextmanager
 def step_progress(description: str, total: int, completed: int = 0) -> Iterator[Callable[[int, str], None]]:
     """Yields update(completed, status): a bar with a free-text status (e.g. the latest losses)."""
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-    )
-    with Progress(*columns, console=console, transient=True) as bar:
+    with Progress(*_columns(), TextColumn("{task.fields[status]}"), console=console, transient=True) as bar:
         task = bar.add_task(description, total=total, completed=completed, status="")
         yield lambda n, status: bar.update(task, completed=n, status=status)
