@@ -62,6 +62,9 @@ def test_scontrol_requeue_and_scancel_resume_from_the_last_checkpoint(slurm, ph6
     job_r = submit(*common, "--run-dir", requeued, "train.steps=1200")
     job_c = submit(*common, "--run-dir", cancelled, "train.steps=100000")
     wait_for(lambda: last_step(requeued) >= 250 and last_step(cancelled) >= 250, 180, "both jobs to pass step 250")
+    # A second job on a run dir that a live job holds is refused, naming the holder.
+    again = run_cli("submit", "--cluster", "slurm", *common, "--run-dir", cancelled, "train.steps=10", check=False)
+    assert_one_line_error(again, f"held by job {job_c} (RUNNING)")
     sh("scontrol", "requeue", job_r)  # SIGTERM, no USR2
     sh("scancel", job_c)
     wait_for(lambda: completed(requeued), 300, "the requeued job to finish")
