@@ -19,14 +19,14 @@ What is compared, and why it is fair:
 - Ours is the real Trainer, through its public loop: `train(on_step=...)`, whose callback pauses
   it after each chunk while the other loops take their turns. Checkpoints and sample grids are
   off (they are not per-step costs); EMA, logging, gradient norms and the divergence check stay on.
-- Each loop runs in its own spawned process with the same torch thread count. accelerate keeps one
-  mixed-precision setting per process, and separate processes keep compile caches, oneDNN
-  primitive caches and allocator state apart. The processes take turns, one chunk of --steps
-  steps at a time (order reversed every other round), while the others wait idle, so drifts in
-  the machine's load hit every loop alike; the warm-up chunk is not timed. A loop's rate is its
-  best round: load from other processes only ever adds time, and on a shared machine it comes
-  in bursts that can cover most rounds of a loop. The median over rounds of the ratio within a
-  round (plain and ours always run back to back) is in the JSON too, as `speedup_paired_median`.
+- Each loop runs in its own spawned process with the same torch thread count, which keeps autocast
+  settings, compile caches, oneDNN primitive caches and allocator state apart. The processes take
+  turns, one chunk of --steps steps at a time (order reversed every other round), while the others
+  wait idle, so drifts in the machine's load hit every loop alike; the warm-up chunk is not timed. A
+  loop's rate is its best round: load from other processes only ever adds time, and on a shared
+  machine it comes in bursts that can cover most rounds of a loop. The median over rounds of the
+  ratio within a round (plain and ours always run back to back) is in the JSON too, as
+  `speedup_paired_median`.
 
 Rows: plain; ours with the default config; ours with each speed option toggled, so the table
 shows what each gives; and with --compile, the plain loop under torch.compile (its compile time

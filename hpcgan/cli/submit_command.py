@@ -39,19 +39,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from hpcgan.launch.submit import SubmitOptions, plan_runs, submit
+    from hpcgan.launch.submit import SubmitOptions, submit
 
     fields = SubmitOptions.__dataclass_fields__
     options = SubmitOptions(**{k: v for k, v in vars(args).items() if k in fields})
+    submitted, runs, script = submit(options)
     if args.dry_run:
-        _, runs = plan_runs(options)
-        _, script = submit(options)
         console.print(script, highlight=False, markup=False)
         for run in runs:
             console.print(f"# {run.run_dir}: overrides {' '.join(run.overrides) or '(none)'}", markup=False)
         console.print(json.dumps(runs[0].config.to_dict(), indent=1), highlight=False, markup=False)
         return 0
-    submitted, _ = submit(options)
     for s in submitted:
         console.print(f"submitted job {s.job_id}: run dir {s.run_dir}", highlight=False)
         console.print(f"    logs: {s.logs[0]}  {s.logs[1]}", highlight=False)

@@ -61,7 +61,8 @@ def _jsonl(path: Path) -> list[dict[str, Any]]:
 def collect(root: Path) -> list[RunStatus]:
     runs = find_runs(root)
     records = {run: read_job_record(run) for run in runs}
-    ids = [str(r["job_id"]) for r in records.values() if r.get("job_id")]
+    # Only SLURM's ids: a local executor's job id is a pid that sacct might know as another job.
+    ids = [str(r["job_id"]) for r in records.values() if r.get("job_id") and r.get("cluster") == "slurm"]
     states = slurm_info.job_states(ids) if ids and slurm_info.available() else {}
     rows = []
     for run in runs:
@@ -74,8 +75,10 @@ def collect(root: Path) -> list[RunStatus]:
         if events and events[-1].get("event") == "completed":
             state = "COMPLETED"
         else:
-            state = states.get(str(job)) if job else None
-            state = state or ("STOPPED" if events else "PENDING" if job else "NEW")
+            state = states.get(str(job)) if job and records[run].get("cluster") == "slurm" else None
+            if state is None and events:
+                state = "RUNNING" if events[-1].get("event") == "start" else "STOPPED"
+            state = state or ("PENDING" if job else "NEW")
         rows.append(
             RunStatus(
                 name=str(run.relative_to(root)) if run != Path(root) else run.name,

@@ -23,7 +23,7 @@ from hpcgan.errors import UserError
 from hpcgan.launch import slurm_info
 from hpcgan.launch.job import TrainJob
 from hpcgan.launch.sweep import load_sweep
-from hpcgan.train.config import RunConfig, apply_overrides, check
+from hpcgan.train.config import RunConfig, apply_overrides, check, networks_for
 from hpcgan.train.presets import preset
 from hpcgan.train.run_hold import check_not_held
 
@@ -87,6 +87,7 @@ def plan_runs(o: SubmitOptions) -> tuple[Path, list[PlannedRun]]:
         config = apply_overrides(preset(gan), overrides)
         config.data = str(Path(data).resolve())
         check(config)
+        networks_for(config, len(shard_set.classes))  # architecture combinations fail here, not on a node
         if shard_set.image_size != config.model.resolution:
             raise UserError(
                 f"--data {data}: images are {shard_set.image_size} px, --gan {gan} trains at "
@@ -171,7 +172,7 @@ class Submitted:
     logs: list[Path]
 
 
-def submit(o: SubmitOptions) -> tuple[list[Submitted], str | None]:
+def submit(o: SubmitOptions) -> tuple[list[Submitted], list[PlannedRun], str | None]:
     """Submit the runs; with dry_run, submit nothing and return the sbatch script instead."""
     folder, runs = plan_runs(o)
     if o.dry_run:
@@ -180,7 +181,7 @@ def submit(o: SubmitOptions) -> tuple[list[Submitted], str | None]:
             created = created.parent
         existed = created.exists()
         try:
-            return [], sbatch_script(make_executor(o, folder))
+            return [], runs, sbatch_script(make_executor(o, folder))
         finally:
             if not existed:
                 shutil.rmtree(created, ignore_errors=True)
@@ -188,11 +189,15 @@ def submit(o: SubmitOptions) -> tuple[list[Submitted], str | None]:
     for run in runs:
         run.run_dir.mkdir(parents=True, exist_ok=True)
     jobs_in = [TrainJob(r.config.to_dict(), str(r.run_dir)) for r in runs]
-    if len(runs) == 1 and o.sweep is None:
-        jobs = [executor.submit(jobs_in[0])]
-    else:
-        with executor.batch():  # one SLURM array: each element requeues on its own
-            jobs = [executor.submit(j) for j in jobs_in]
+    try:
+        if len(runs) == 1 and o.sweep is None:
+            jobs = [executor.submit(jobs_in[0])]
+        else:
+            with executor.batch():  # one SLURM array: each element requeues on its own
+                jobs = [executor.submit(j) for j in jobs_in]
+    except submitit.core.utils.FailedJobError as exc:
+        reason = next((line for line in str(exc).splitlines() if "error" in line.lower()), str(exc).splitlines()[0])
+        raise UserError(f"sbatch refused the job: {reason.strip()}") from None
     submitted = []
     for run, job in zip(runs, jobs, strict=True):
         logs = [Path(job.paths.stdout), Path(job.paths.stderr)]
@@ -203,7 +208,7 @@ def submit(o: SubmitOptions) -> tuple[list[Submitted], str | None]:
              "tasks_per_node": o.gpus_per_node or o.tasks_per_node},
         )  # fmt: skip
         submitted.append(Submitted(str(job.job_id), run.run_dir, logs))
-    return submitted, None
+    return submitted, runs, None
 
 
 def read_job_record(run_dir: Path) -> dict[str, Any]:

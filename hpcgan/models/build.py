@@ -48,8 +48,8 @@ def build_networks(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     if s.arch in ("mlp", "bigan") and s.conditional != "none":
         raise ValueError(f"the {s.arch} architecture is unconditional (model.conditional=none)")
     if s.arch == "bigan":
-        if s.d_arch != "auto":
-            raise ValueError("bigan scores (x, z) pairs with its own joint D (model.d_arch=auto)")
+        if s.d_arch != "auto" or s.d_batchnorm:
+            raise ValueError("bigan scores (x, z) pairs with its own joint D (model.d_arch=auto, d_batchnorm=false)")
         return BiGANGenerator(s.resolution, s.z_dim, s.g_width, s.d_width), JointDiscriminator(
             s.resolution, s.z_dim, s.d_width
         )

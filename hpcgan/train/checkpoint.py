@@ -23,17 +23,20 @@ def checkpoint_dir(run_dir: Path) -> Path:
     return run_dir / "checkpoints"
 
 
+def checkpoint_path(run_dir: Path, step: int) -> Path:
+    return checkpoint_dir(run_dir) / f"step-{step:07d}.pt"
+
+
 def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any], keep: int) -> Path:
-    folder = checkpoint_dir(run_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"step-{step:07d}.pt"
+    path = checkpoint_path(run_dir, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_open(path, "wb") as handle:
         torch.save(state, handle)
     write_json(
         path.with_suffix(".json"),
         {"step": step, "file": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)},
     )
-    _prune(folder, max(2, keep))
+    _prune(path.parent, max(2, keep))
     return path
 
 

@@ -18,6 +18,8 @@ from hpcgan.errors import UserError
 from hpcgan.models.augment import POLICIES
 from hpcgan.models.build import ModelSpec, build_networks
 from hpcgan.models.losses import LOSSES
+from hpcgan.train.guard import POLICIES as GUARD_POLICIES
+from hpcgan.train.precision import PRECISIONS
 
 
 @dataclass
@@ -54,7 +56,7 @@ class OptimConfig:
     g_steps: int = 1  # G updates per D update
     weight_clip: float = 0.0  # WGAN weight clipping of D
     grad_clip: float = 0.0  # max gradient norm, 0 = off
-    finetune_from: int = 0  # from this step on, both LRs are scaled by finetune_scale (0 = never)
+    finetune_from: float = 0  # from this step (or this fraction of train.steps if < 1), LRs x finetune_scale
     finetune_scale: float = 0.1
     fused: bool = True  # Adam's fused kernel (CPU and CUDA): one pass per step instead of ~10 per tensor
 
@@ -200,6 +202,10 @@ def check(config: RunConfig) -> None:
             raise UserError(f"{key}={_get(c, key)}: expected {expected}")
 
     require(c.loss.kind in LOSSES, "loss.kind", " | ".join(LOSSES))
+    require(c.optim.name in ("adam", "rmsprop"), "optim.name", "adam | rmsprop")
+    require(c.train.precision in PRECISIONS, "train.precision", " | ".join(PRECISIONS))
+    require(c.guard.policy in GUARD_POLICIES, "guard.policy", " | ".join(GUARD_POLICIES))
+    require(c.optim.finetune_from >= 0, "optim.finetune_from", "a step, or a fraction of train.steps below 1")
     require(0 <= c.loss.label_noise <= 0.5, "loss.label_noise", "a probability in [0, 0.5]")
     require(0 <= c.loss.label_smoothing < 0.5, "loss.label_smoothing", "a value in [0, 0.5)")
     for key in ("train.steps", "train.batch_size", "optim.d_steps", "optim.g_steps"):

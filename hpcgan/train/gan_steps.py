@@ -113,6 +113,8 @@ def generator_loss(
     z, fake_labels = sample_latent(config, n, num_classes, gen, device)
     if config.model.arch == "bigan":
         fake, encoded = g(z, fake_labels, real)
+        if config.train.diffaugment:  # as D saw them in its step
+            fake, real = augment(fake, config.train.diffaugment, gen), augment(real, config.train.diffaugment, gen)
         fake_logits, _ = d_module(fake, fake_labels, z)
         real_logits, _ = d_module(real, fake_labels, encoded)
         # G and E minimise D's objective with the labels swapped: (G(z), z) should look real

@@ -69,7 +69,7 @@ def skipgan512() -> RunConfig:
     config = dcgan(512)
     config.gan, config.model.arch = "skipgan512", "skipgan"
     config.model.d_spectral_norm = True
-    config.optim.finetune_from, config.optim.finetune_scale = int(config.train.steps * 0.8), 0.1
+    config.optim.finetune_from, config.optim.finetune_scale = 0.8, 0.1  # the last 20% of train.steps
     return config
 
 

@@ -34,16 +34,17 @@ def current_job_id() -> str | None:
 
 
 def slurm_job_state(job_id: str) -> str | None:
-    """The job's state from squeue, or None when SLURM no longer knows it (or is not here)."""
+    """The job's state from squeue; None when SLURM no longer knows it; UNKNOWN when squeue
+    could not answer (a busy controller): then the holder counts as alive."""
     if shutil.which("squeue") is None:
-        return None
+        return "UNKNOWN"
     try:
-        out = subprocess.run(
-            ["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, timeout=30
-        ).stdout
+        proc = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired):
-        return None
-    states = out.split()
+        return "UNKNOWN"
+    if proc.returncode != 0:
+        return None if "Invalid job id" in proc.stderr else "UNKNOWN"
+    states = proc.stdout.split()
     return states[0] if states else None
 
 
@@ -51,7 +52,7 @@ def _alive(holder: dict[str, Any]) -> tuple[bool, str]:
     job = holder.get("job_id")
     if job:
         state = slurm_job_state(str(job))
-        return state in LIVE_STATES, f"job {job} ({state or 'gone'})"
+        return state in LIVE_STATES or state == "UNKNOWN", f"job {job} ({state or 'gone'})"
     pid, host = holder.get("pid"), holder.get("host")
     if host != os.uname().nodename or not isinstance(pid, int):
         return True, f"pid {pid} on {host} (another host: cannot check, remove {HOLD_NAME} if it is dead)"
@@ -90,11 +91,21 @@ def acquire(run_dir: Path) -> dict[str, Any] | None:
     """Take the hold (refusing a live holder); returns the stale hold taken over, if any."""
     check_not_held(run_dir)
     stale = read_hold(run_dir)
-    write_json(
-        Path(run_dir) / HOLD_NAME,
-        {"job_id": current_job_id(), "host": os.uname().nodename, "pid": os.getpid(), "since": time.time()},
-    )
-    mine = stale is not None and stale.get("job_id") is not None and stale.get("job_id") == current_job_id()
+    me = {"job_id": current_job_id(), "host": os.uname().nodename, "pid": os.getpid(), "since": time.time()}
+    path = Path(run_dir) / HOLD_NAME
+    if stale is None:
+        # Created with link(): of two jobs starting at once, exactly one gets the file.
+        tmp = path.with_name(f".{HOLD_NAME}.{os.getpid()}")
+        write_json(tmp, me)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            raise UserError(f"{run_dir}: another job took the hold just now; use another --run-dir") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return None
+    write_json(path, me)  # replacing our own hold, or a dead job's
+    mine = stale.get("job_id") is not None and stale.get("job_id") == me["job_id"]
     return None if mine else stale
 
 

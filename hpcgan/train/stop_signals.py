@@ -3,7 +3,7 @@
 SLURM sends SIGUSR2 before a time limit or a preemption (`--signal=USR2@delay`, which submitit sets)
 and SIGTERM on `scontrol requeue`, `scancel` or at the end of KillWait. The handlers only record the
 signal: saving a checkpoint inside a handler can interrupt a collective or a half-written file. The
-trainer reads `pending` at the next step boundary, all ranks agree, and they save together.
+trainer reads `received` at the next step boundary, all ranks agree, and they save together.
 """
 
 from __future__ import annotations
@@ -27,10 +27,6 @@ class StopSignals:
     def _record(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
         if self.received is None:
             self.received = signal.Signals(signum)
-
-    @property
-    def pending(self) -> bool:
-        return self.received is not None
 
     def __enter__(self) -> StopSignals:
         for sig in self.signals:

@@ -31,7 +31,7 @@ from hpcgan.errors import UserError
 from hpcgan.models.augment import augment
 from hpcgan.models.ema import update_ema
 from hpcgan.train import run_hold
-from hpcgan.train.checkpoint import latest_valid, load_checkpoint, save_checkpoint
+from hpcgan.train.checkpoint import checkpoint_path, latest_valid, load_checkpoint, save_checkpoint
 from hpcgan.train.config import RunConfig, check, networks_for
 from hpcgan.train.gan_steps import StepStats, discriminator_loss, generator_loss
 from hpcgan.train.guard import DivergenceGuard
@@ -83,11 +83,12 @@ class Trainer:
             num_workers=config.train.num_workers,
         )
         self.step, self._last_saved = 0, -1
+        self._rollback_path: Path | None = None
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._hold()
         self.resumed_from = self._resume(resume)
         # Where a divergence before the first checkpoint rolls back to.
-        self._initial_state = copy.deepcopy(self.state()) if self.resumed_from is None else None
+        self._initial_state = _to_cpu(self.state()) if self.resumed_from is None else None
         if self.acc.is_main_process:
             write_json(self.run_dir / "config.json", config.to_dict())
         self.metrics = MetricsLog(self.run_dir, self.acc.is_main_process)
@@ -120,6 +121,9 @@ class Trainer:
             if diverged:
                 self._roll_back()
                 batches = self._batches()  # the loader position came back with the checkpoint
+                if stop_signal:  # the rollback target is on disk already
+                    self._event("stopped", signal=stop_signal)
+                    return stop_signal
                 continue
             if self.ema is not None:
                 update_ema(self.ema, self.acc.unwrap_model(self.g), c.train.ema, self.step, c.train.ema_rampup)
@@ -167,6 +171,7 @@ class Trainer:
             loss, stats = discriminator_loss(self.config, self.g, self.d, real, labels, self.num_classes, gen)
         if self._inject_nan():
             loss = loss * float("nan")
+            stats.loss = loss.detach()
         stats.grad_norm = self._step(loss, self.d, self.opt_d, self.scaler_d)
         if self.config.optim.weight_clip:
             with torch.no_grad():
@@ -221,7 +226,7 @@ class Trainer:
         """All ranks agree on (diverged, checkpoint requested, stop signal): one small all-reduce
         (max) per step. In fp16 an infinite gradient is the scaler's business (it skips that
         step); a non-finite loss is not."""
-        values = [stats_d.loss, stats_g.loss]
+        values = [stats_d.loss, stats_g.loss, torch.as_tensor(stats_d.penalty, device=self.device)]
         if self.scaler_d is None:
             values += [stats_d.grad_norm, stats_g.grad_norm]
         bad = (~torch.isfinite(torch.stack(values))).any().float()
@@ -255,10 +260,12 @@ class Trainer:
         self.events.write({"event": name, "step": self.step, "time": time.time(), "world_size": self.world, **facts})
 
     def _roll_back(self) -> None:
-        found = latest_valid(self.run_dir)
-        path, state = found if found is not None else ("the initial weights", self._initial_state)
-        if state is None:  # resumed from an explicit PATH and nothing saved since
-            path, state = self.resumed_from, load_checkpoint(self.resumed_from)
+        """Back to the checkpoint this run last saved or resumed from (the same file on every
+        rank), or to the initial weights before the first."""
+        if self._rollback_path is not None:
+            path, state = self._rollback_path, load_checkpoint(self._rollback_path)
+        else:
+            path, state = "the initial weights", self._initial_state
         failed_at = self.step + 1
         change = self.guard.diverged(failed_at, int(state["step"]))
         self._load_state(state, keep_guard=True)
@@ -278,7 +285,8 @@ class Trainer:
 
     def _set_lr(self) -> None:
         o = self.config.optim
-        scale = o.finetune_scale if o.finetune_from and self.step >= o.finetune_from else 1.0
+        start = o.finetune_from * self.config.train.steps if o.finetune_from < 1 else o.finetune_from
+        scale = o.finetune_scale if o.finetune_from and self.step >= start else 1.0
         scale *= self.guard.state.lr_scale
         for opt, lr in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
             for group in opt.param_groups:
@@ -337,23 +345,31 @@ class Trainer:
     def save_checkpoint(self) -> None:
         """All ranks call this together; rank 0 writes (weights and optimisers are identical across
         ranks, the RNG states are gathered)."""
+        self.guard.committed()  # before state(): a resumed run must get the same retry budget
         state = self.state()
         if self.acc.is_main_process:
             save_checkpoint(self.run_dir, self.step, state, self.config.checkpoint.keep)
             (self.run_dir / CHECKPOINT_REQUEST).unlink(missing_ok=True)
         self.acc.wait_for_everyone()
-        self._last_saved = self.step
-        self.guard.committed()
+        self._last_saved, self._rollback_path = self.step, checkpoint_path(self.run_dir, self.step)
         self._initial_state = None  # rollbacks now go to a checkpoint
 
     def _resume(self, resume: str) -> Path | None:
         if resume == "none":
             return None
         if resume == "auto":
-            found = latest_valid(self.run_dir)
-            if found is None:
+            # Rank 0 picks the checkpoint and every rank loads that file: a node whose view of
+            # a shared file system lags must not pick an older one.
+            choice: list[Any] = [None]
+            if self.acc.is_main_process:
+                found = latest_valid(self.run_dir)
+                choice = [str(found[0]) if found else None]
+            if self.world > 1:
+                torch.distributed.broadcast_object_list(choice, src=0)
+            if choice[0] is None:
                 return None
-            path, state = found
+            path = Path(choice[0])
+            state = load_checkpoint(path)
         else:
             path = Path(resume)
             state = load_checkpoint(path)
@@ -363,7 +379,7 @@ class Trainer:
                 f"{self.config.hash()}); use a new --run-dir or the same settings"
             )
         self._load_state(state)
-        self._last_saved = self.step
+        self._last_saved, self._rollback_path = self.step, path
         return path
 
     def _load_state(self, state: dict[str, Any], keep_guard: bool = False) -> None:
@@ -436,11 +452,8 @@ def _set_rng_states(states: dict[str, Any]) -> None:
 
 def _scheduler_facts() -> dict[str, Any]:
     """Which job (and which incarnation of it) is running this start of the run."""
-    env = os.environ
-    job = env.get("SLURM_JOB_ID")
-    if env.get("SLURM_ARRAY_JOB_ID"):
-        job = f"{env['SLURM_ARRAY_JOB_ID']}_{env.get('SLURM_ARRAY_TASK_ID', '')}"
-    return {"job_id": job, "restart_count": int(env.get("SLURM_RESTART_COUNT", "0")), "host": os.uname().nodename}
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
+    return {"job_id": run_hold.current_job_id(), "restart_count": restarts, "host": os.uname().nodename}
 
 
 def param_digest(module: torch.nn.Module) -> str:
@@ -449,3 +462,14 @@ def param_digest(module: torch.nn.Module) -> str:
     for name, tensor in sorted(module.named_parameters()):
         h.update(name.encode() + tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()[:16]
+
+
+def _to_cpu(state: Any) -> Any:
+    """A deep copy with every tensor on the CPU (the rollback target before the first checkpoint)."""
+    if torch.is_tensor(state):
+        return state.detach().to("cpu", copy=True)
+    if isinstance(state, dict):
+        return {k: _to_cpu(v) for k, v in state.items()}
+    if isinstance(state, list | tuple):
+        return type(state)(_to_cpu(v) for v in state)
+    return copy.deepcopy(state)
