@@ -104,4 +104,6 @@ def test_bad_submissions_to_the_cluster_fail_in_one_line(slurm, ph64, tmp_path):
     assert_one_line_error(run_cli(*base, "--nodes", "9", check=False), "--nodes 9", "only 3 node(s)")
     assert_one_line_error(run_cli(*base, "--partition", "gpu-a100", check=False), "--partition gpu-a100",
                           "low, high")  # fmt: skip
+    refused = run_cli(*base, "--constraint", "a100-80gb", check=False)  # sbatch itself says no
+    assert_one_line_error(refused, "sbatch refused the job", "feature")
     assert sh("squeue", "-h", "-n", "bad").strip() == ""

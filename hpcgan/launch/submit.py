@@ -7,10 +7,14 @@ live job), so a mistake costs one line, not a queue wait.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -190,11 +194,12 @@ def submit(o: SubmitOptions) -> tuple[list[Submitted], list[PlannedRun], str | N
         run.run_dir.mkdir(parents=True, exist_ok=True)
     jobs_in = [TrainJob(r.config.to_dict(), str(r.run_dir)) for r in runs]
     try:
-        if len(runs) == 1 and o.sweep is None:
-            jobs = [executor.submit(jobs_in[0])]
-        else:
-            with executor.batch():  # one SLURM array: each element requeues on its own
-                jobs = [executor.submit(j) for j in jobs_in]
+        with _child_stderr_captured():  # sbatch's own error line would come on top of ours
+            if len(runs) == 1 and o.sweep is None:
+                jobs = [executor.submit(jobs_in[0])]
+            else:
+                with executor.batch():  # one SLURM array: each element requeues on its own
+                    jobs = [executor.submit(j) for j in jobs_in]
     except submitit.core.utils.FailedJobError as exc:
         reason = next((line for line in str(exc).splitlines() if "error" in line.lower()), str(exc).splitlines()[0])
         raise UserError(f"sbatch refused the job: {reason.strip()}") from None
@@ -209,6 +214,20 @@ def submit(o: SubmitOptions) -> tuple[list[Submitted], list[PlannedRun], str | N
         )  # fmt: skip
         submitted.append(Submitted(str(job.job_id), run.run_dir, logs))
     return submitted, runs, None
+
+
+@contextlib.contextmanager
+def _child_stderr_captured() -> Iterator[None]:
+    """Send what child processes (sbatch) write to stderr into a temp file while inside."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def read_job_record(run_dir: Path) -> dict[str, Any]:
