@@ -241,3 +241,16 @@ def test_resume_on_another_world_size_continues_from_the_global_sample_count(pha
     assert two["world_size"] == 2 and one["world_size"] == 1
     # 6 steps x 8 images x 2 ranks, then 3 steps x 8 x 1.
     assert two["loader"]["samples_seen"] == 96 and one["loader"]["samples_seen"] == 96 + 24
+
+
+def test_accelerate_launch_runs_the_same_trainer_on_two_ranks(phantoms64, tmp_path):
+    """The third launcher (after torchrun and srun/submitit): `accelerate launch --multi_gpu` on CPU."""
+    run_dir = tmp_path / "acc"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
+           "--multi_gpu", "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "hpcgan.train", "--gan",
+           "dcgan64", "--data", str(phantoms64), "--run-dir", str(run_dir), *TINY, "train.steps=4"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, env=ONE_THREAD, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    done = json.loads((run_dir / "events.jsonl").read_text().splitlines()[-1])
+    assert done["event"] == "completed" and done["world_size"] == 2
+    assert done["param_digests"][0] == done["param_digests"][1]
