@@ -7,7 +7,15 @@ import sys
 import warnings
 
 from hpcgan import __version__
-from hpcgan.cli import data_commands, demo, sample_command, status_command, submit_command, train_command
+from hpcgan.cli import (
+    data_commands,
+    demo,
+    eval_command,
+    sample_command,
+    status_command,
+    submit_command,
+    train_command,
+)
 from hpcgan.cli.progress import console
 from hpcgan.errors import UserError
 
@@ -19,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     data_commands.register(sub)
     train_command.register(sub)
     sample_command.register(sub)
+    eval_command.register(sub)
     submit_command.register(sub)
     status_command.register(sub)
     demo.register(sub)

@@ -70,7 +70,8 @@ def collect(root: Path) -> list[RunStatus]:
         config = _read_json(run / "config.json")
         metrics = [m for m in _jsonl(run / "metrics.jsonl") if "loss_d" in m]
         events = _jsonl(run / "events.jsonl")
-        latest = next((m for m in reversed(metrics) if "fid" in m), None)
+        evals = [m for m in metrics + _jsonl(run / "eval.jsonl") if "fid" in m]
+        latest = max(evals, key=lambda m: m["step"], default=None)
         checkpoints = committed(run)
         if events and events[-1].get("event") == "completed":
             state = "COMPLETED"

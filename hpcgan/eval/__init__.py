@@ -1,0 +1,1 @@
+"""Evaluation: feature statistics streamed across ranks, FID and KID."""

@@ -1,0 +1,84 @@
+"""FID and KID of a generator against a shard set, with every rank of a job taking a share.
+
+Real statistics are cached in the shard set's folder (`fid-stats/`), keyed by the index.json
+content hash, the extractor's identity (its weights), the split, the resolution and the sample
+count, and written atomically: a changed shard set or extractor gets a new key, so a stale cache is
+never read. Generated samples are split across ranks; every rank calls `evaluate` (it runs
+collectives), and every rank gets the same result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from hpcgan.data.index import ShardSet
+from hpcgan.data.loader import ShardLoader
+from hpcgan.eval.distances import fid, kid
+from hpcgan.eval.feature_stats import FeatureStats
+
+# sample(n, rank_seed) -> uint8 images [n, 1, S, S] from the generator under evaluation
+Sampler = Callable[[int, int], torch.Tensor]
+KID_KEEP = 2000  # features kept per rank for KID
+
+
+def _rank_world() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def cache_path(shard_set: ShardSet, identity: str, split: str, n: int) -> Path:
+    key = f"{split}-{identity}-{shard_set.image_size}px-n{n}-{shard_set.content_hash[:16]}.npz"
+    return shard_set.root / "fid-stats" / key
+
+
+@torch.no_grad()
+def real_stats(
+    shard_set: ShardSet, extractor: nn.Module, identity: str, split: str = "train", batch_size: int = 64,
+    device: str | torch.device = "cpu",
+) -> FeatureStats:  # fmt: skip
+    """Statistics of every image of `split` that divides evenly into the ranks' batches."""
+    rank, world = _rank_world()
+    loader = ShardLoader(shard_set, batch_size, split=split, rank=rank, world_size=world, seed=0)
+    n = len(loader) * batch_size * world
+    path = cache_path(shard_set, identity, split, n)
+    if path.is_file():
+        return FeatureStats.load(path)
+    stats = FeatureStats(extractor.num_features, KID_KEEP)
+    for images, _labels in loader:
+        stats.update(extractor(images.to(device)))
+    loader.close()
+    total = stats.reduce()
+    if rank == 0:
+        path.parent.mkdir(exist_ok=True)
+        total.save(path)
+    if world > 1:
+        dist.barrier()
+    return total
+
+
+@torch.no_grad()
+def fake_stats(sample: Sampler, n: int, extractor: nn.Module, batch_size: int = 64, device="cpu") -> FeatureStats:
+    """`n` generated images in batches k = 0, 1, ... drawn with seed k; rank r takes the batches
+    with k % world_size == r, so any world size evaluates the very same images."""
+    rank, world = _rank_world()
+    stats = FeatureStats(extractor.num_features, KID_KEEP)
+    for k, start in enumerate(range(0, n, batch_size)):
+        if k % world == rank:
+            images = sample(min(batch_size, n - start), k)
+            stats.update(extractor(images.to(device)))
+    return stats.reduce()
+
+
+def evaluate(real: FeatureStats, fake: FeatureStats, kid_subsets: int = 50) -> dict[str, Any]:
+    real_f, fake_f = real.features(), fake.features()
+    # Subsets of half the kept features at most, so that they differ and the spread means something.
+    size = min(1000, len(real_f) // 2, len(fake_f) // 2)
+    kid_mean, kid_std = kid(real_f, fake_f, subsets=kid_subsets, subset_size=max(size, 2))
+    return {"fid": fid(real, fake), "kid": kid_mean, "kid_std": kid_std, "n_real": real.n, "n_fake": fake.n}

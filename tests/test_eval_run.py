@@ -1,0 +1,65 @@
+"""`hpcgan eval`: FID/KID of a trained run into eval.jsonl, real statistics cached by content hash,
+the same result on 2 gloo ranks as on 1, and one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hpcgan.data.index import ShardSet
+from tests.conftest import REPO, assert_one_line_error, run_cli
+
+TINY32 = ["model.resolution=32", "model.g_width=8", "model.d_width=8", "train.batch_size=16", "train.num_workers=0"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evalrun")
+    shards = root / "ph32"
+    run_cli("phantom", shards, "--n", "144", "--size", "32", "--shard-size", "64", "--val-fraction", "0.1")
+    run_cli("train", "--gan", "dcgan64", "--data", shards, "--run-dir", root / "run", *TINY32, "train.steps=30",
+            "checkpoint.every=10", threads=1)  # fmt: skip
+    return shards, root / "run"
+
+
+def evals(run_dir):
+    return [json.loads(line) for line in (run_dir / "eval.jsonl").read_text().splitlines()]
+
+
+def test_eval_writes_fid_and_kid_per_checkpoint_and_caches_real_statistics(trained):
+    shards, run_dir = trained
+    run_cli("eval", run_dir, "--n", "200", "--checkpoints", "all", threads=1)
+    results = evals(run_dir)
+    assert [r["step"] for r in results] == [10, 20, 30]
+    assert all(r["fid"] > 0 and r["n_fake"] == 200 and r["n_real"] == 128 for r in results)
+    cache = list((shards / "fid-stats").glob("train-random-not-comparable-seed0-32px-n128-*.npz"))
+    assert len(cache) == 1 and ShardSet.open(shards).content_hash[:16] in cache[0].name
+    before = cache[0].stat().st_mtime_ns
+    run_cli("eval", run_dir, "--n", "200", threads=1)  # latest only, real statistics from the cache
+    assert cache[0].stat().st_mtime_ns == before
+    assert evals(run_dir)[-1]["fid"] == results[-1]["fid"]  # deterministic per (checkpoint, n)
+    status = run_cli("status", run_dir)
+    assert f"{results[-1]['fid']:.2f}" in status.stdout
+
+
+def test_two_gloo_ranks_evaluate_the_same_images_as_one(trained, tmp_path):
+    shards, run_dir = trained
+    for cached in (shards / "fid-stats").glob("*.npz"):
+        cached.unlink()  # the 2 ranks compute the real statistics themselves
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "hpcgan",
+           "eval", str(run_dir), "--num-samples", "200"]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    two = evals(run_dir)[-1]
+    run_cli("eval", run_dir, "--n", "200", threads=1)
+    one = evals(run_dir)[-1]
+    assert (two["n_real"], two["n_fake"]) == (one["n_real"], one["n_fake"]) == (128, 200)
+    assert two["fid"] == pytest.approx(one["fid"], rel=1e-6)
+
+
+def test_eval_errors_are_one_line(trained, tmp_path):
+    _, run_dir = trained
+    assert_one_line_error(run_cli("eval", run_dir, "--n", "1", check=False), "--n 1")
+    assert_one_line_error(run_cli("eval", tmp_path, check=False), "no committed checkpoint")
+    assert_one_line_error(run_cli("eval", run_dir, "--extractor", "clip", check=False), "--extractor clip")
