@@ -40,6 +40,17 @@ def save_checkpoint(run_dir: Path, step: int, state: dict[str, Any], keep: int) 
     return path
 
 
+def save_best(run_dir: Path, step: int, state: dict[str, Any], fid: float) -> Path:
+    """The checkpoint with the lowest FID so far, `best.pt`, outside the rotation of the newest k."""
+    path = checkpoint_dir(run_dir) / "best.pt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_open(path, "wb") as handle:
+        torch.save(state, handle)
+    marker = {"step": step, "fid": fid, "file": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    write_json(path.with_suffix(".json"), marker)
+    return path
+
+
 def committed(run_dir: Path) -> list[Path]:
     """Checkpoint files that have a commit marker, newest first."""
     folder = checkpoint_dir(run_dir)

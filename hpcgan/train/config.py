@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpcgan.errors import UserError
+from hpcgan.eval.extractors import EXTRACTORS
 from hpcgan.models.augment import POLICIES
 from hpcgan.models.build import ModelSpec, build_networks
 from hpcgan.models.losses import LOSSES
@@ -84,6 +85,17 @@ class CheckpointConfig:
 
 
 @dataclass
+class EvalConfig:
+    """FID/KID during training (hpcgan/train/fid_during_training.py)."""
+
+    every: int = 0  # steps; 0 = never
+    n: int = 2000  # generated images per evaluation
+    extractor: str = "random"  # see hpcgan/eval/extractors.py
+    split: str = "train"  # the real images: the shard set's train or val split
+    batch_size: int = 64
+
+
+@dataclass
 class GuardConfig:
     """The divergence guard (hpcgan/train/guard.py)."""
 
@@ -105,6 +117,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -117,6 +130,7 @@ class RunConfig:
         }
         d.pop("checkpoint")
         d.pop("guard")  # its effect (LR scale, reseeds) is in the checkpoint's guard state
+        d.pop("eval")  # measures, changes nothing
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
     @classmethod
@@ -205,6 +219,8 @@ def check(config: RunConfig) -> None:
     require(c.optim.name in ("adam", "rmsprop"), "optim.name", "adam | rmsprop")
     require(c.train.precision in PRECISIONS, "train.precision", " | ".join(PRECISIONS))
     require(c.guard.policy in GUARD_POLICIES, "guard.policy", " | ".join(GUARD_POLICIES))
+    require(c.eval.extractor in EXTRACTORS, "eval.extractor", " | ".join(EXTRACTORS))
+    require(c.eval.every == 0 or c.eval.n >= 2, "eval.n", "at least 2 generated images (thousands for a stable FID)")
     require(c.optim.finetune_from >= 0, "optim.finetune_from", "a step, or a fraction of train.steps below 1")
     require(0 <= c.loss.label_noise <= 0.5, "loss.label_noise", "a probability in [0, 0.5]")
     require(0 <= c.loss.label_smoothing < 0.5, "loss.label_smoothing", "a value in [0, 0.5)")

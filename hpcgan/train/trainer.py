@@ -31,8 +31,9 @@ from hpcgan.errors import UserError
 from hpcgan.models.augment import augment
 from hpcgan.models.ema import update_ema
 from hpcgan.train import run_hold
-from hpcgan.train.checkpoint import checkpoint_path, latest_valid, load_checkpoint, save_checkpoint
+from hpcgan.train.checkpoint import checkpoint_path, latest_valid, load_checkpoint, save_best, save_checkpoint
 from hpcgan.train.config import RunConfig, check, networks_for
+from hpcgan.train.fid_during_training import TrainingEvaluator
 from hpcgan.train.gan_steps import StepStats, discriminator_loss, generator_loss
 from hpcgan.train.guard import DivergenceGuard
 from hpcgan.train.precision import Precision, scaler_state
@@ -57,7 +58,7 @@ class Trainer:
         self.scaler_g, self.scaler_d = self.precision.scaler(), self.precision.scaler()
         self.guard = DivergenceGuard(config.guard.policy, config.guard.retries, config.guard.lr_factor)
         self._injected = 0
-        shard_set = ShardSet.open(config.data)
+        self.shard_set = shard_set = ShardSet.open(config.data)
         if shard_set.image_size != config.model.resolution:
             raise UserError(
                 f"--data {config.data}: images are {shard_set.image_size} px, --gan {config.gan} "
@@ -83,6 +84,7 @@ class Trainer:
             num_workers=config.train.num_workers,
         )
         self.step, self._last_saved = 0, -1
+        self.best_fid = float("inf")
         self._rollback_path: Path | None = None
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._hold()
@@ -92,6 +94,7 @@ class Trainer:
         if self.acc.is_main_process:
             write_json(self.run_dir / "config.json", config.to_dict())
         self.metrics = MetricsLog(self.run_dir, self.acc.is_main_process)
+        self.evaluator: TrainingEvaluator | None = None
         self.events = MetricsLog(self.run_dir, self.acc.is_main_process, "events.jsonl")
         self.last_metrics: dict[str, float] = {}  # the latest logged record (all ranks)
         fixed = torch.Generator(device="cpu").manual_seed(config.seed)
@@ -135,6 +138,8 @@ class Trainer:
                 self.save_samples()
             if checkpoint_requested or stop_signal or (c.checkpoint.every and self.step % c.checkpoint.every == 0):
                 self.save_checkpoint()
+            if c.eval.every and self.step % c.eval.every == 0:
+                self.evaluate()
             if on_step is not None:
                 on_step(self.step, self.last_metrics)
             if stop_signal:
@@ -239,6 +244,23 @@ class Trainer:
         stop_signal = next((sig.name for sig, c in STOP_CODES.items() if c == code), None)
         return bool(flags[0] > 0), bool(flags[1] > 0), stop_signal
 
+    def evaluate(self) -> dict[str, Any]:
+        """FID/KID of the EMA generator (G without one) on every rank; the best checkpoint by FID is
+        kept as checkpoints/best.pt."""
+        if self.evaluator is None:
+            e = self.config.eval
+            self.evaluator = TrainingEvaluator(self.shard_set, e.n, e.extractor, e.split, e.batch_size, self.device)
+        g = self.ema if self.ema is not None else self.acc.unwrap_model(self.g)
+        result = self.evaluator(g, self.config.model.z_dim, self.num_classes)
+        self.metrics.write({"step": self.step, **result})
+        if result["fid"] < self.best_fid:
+            self.best_fid = result["fid"]
+            state = self.state()  # every rank: it gathers the RNG states
+            if self.acc.is_main_process:
+                save_best(self.run_dir, self.step, state, result["fid"])
+            self.acc.wait_for_everyone()
+        return result
+
     def _hold(self) -> None:
         """Rank 0 takes the run dir's hold; every rank learns the outcome (so none waits in a
         collective for a rank that gave up)."""
@@ -340,6 +362,7 @@ class Trainer:
             "rng": gather_object([_rng_states()]),  # one entry per rank
             "world_size": self.world,
             "classes": self.classes,
+            "best_fid": self.best_fid,
         }
 
     def save_checkpoint(self) -> None:
@@ -395,6 +418,7 @@ class Trainer:
         if not keep_guard and "guard" in state:
             self.guard.load_state_dict(state["guard"])
         self.step = int(state["step"])
+        self.best_fid = float(state.get("best_fid", float("inf")))
         if state["world_size"] == self.world:
             self.loader.load_state_dict(state["loader"])
         else:
