@@ -6,13 +6,14 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from hpcgan.bench import loader, phantom, train
+from hpcgan.bench import fid, loader, phantom, train
 from hpcgan.errors import UserError
 
 # name -> (add the benchmark's options to its parser, run it and return the exit code)
 Register = Callable[[argparse.ArgumentParser], None]
 Run = Callable[[argparse.Namespace], int]
 BENCHMARKS: dict[str, tuple[Register, Run]] = {
+    "fid": (fid.register, fid.run),
     "loader": (loader.register, loader.run),
     "phantom": (phantom.register, phantom.run),
     "train": (train.register, train.run),
