@@ -53,14 +53,26 @@ def last_step(run_dir: Path) -> int:
     return json.loads(lines[-1])["step"] if lines else 0
 
 
-def wait_for(predicate, timeout: float, what: str, poll: float = 0.5):
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.5, seen=None):
+    """Poll `predicate` until truthy; `seen()` (e.g. the job's current state) goes into the error."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         value = predicate()
         if value:
             return value
         time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    last = f"; last seen {seen()}" if seen else ""
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}{last}")
+
+
+def wait_for_state(job_id: str, state: str, timeout: float = 180) -> None:
+    """Accounting lags the job's own files on a loaded machine; wait for it, and say what it showed."""
+    wait_for(
+        lambda: job_state(job_id) == state,
+        timeout,
+        f"sacct to say {state} for job {job_id}",
+        seen=lambda: sh("sacct", "-D", "-X", "-n", "-P", "-o", "JobID,State,ExitCode,End", "-j", job_id).strip(),
+    )
 
 
 def completed(run_dir: Path) -> bool:

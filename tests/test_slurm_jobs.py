@@ -14,6 +14,7 @@ from tests.slurm_cluster import (
     sh,
     submit,
     wait_for,
+    wait_for_state,
 )
 from tests.test_train import assert_identical
 
@@ -27,7 +28,7 @@ def test_two_nodes_by_two_tasks_train_as_four_identical_ranks(slurm, ph64, tmp_p
     assert start["world_size"] == 4 and start["job_id"] == job
     assert len(done["param_digests"]) == 4 and all(d == done["param_digests"][0] for d in done["param_digests"])
     assert final_state(run_dir, 12)["world_size"] == 4
-    wait_for(lambda: job_state(job) == "COMPLETED", 60, "sacct to say COMPLETED")
+    wait_for_state(job, "COMPLETED")
     status = run_cli("status", run_dir)
     assert "COMPLETED" in status.stdout and "12/12" in status.stdout
 
@@ -70,7 +71,7 @@ def test_scontrol_requeue_and_scancel_resume_from_the_last_checkpoint(slurm, ph6
     wait_for(lambda: completed(requeued), 300, "the requeued job to finish")
     starts = [e for e in events(requeued) if e["event"] == "start"]
     assert len(starts) == 2 and starts[1]["step"] >= 200 and starts[1]["restart_count"] == 1
-    wait_for(lambda: job_state(job_c) == "CANCELLED", 60, "sacct to say CANCELLED")
+    wait_for_state(job_c, "CANCELLED")
     assert (
         any(e["event"] == "stopped" and e["signal"] == "SIGTERM" for e in events(cancelled))
         or (cancelled / "checkpoints").exists()

@@ -4,7 +4,17 @@ finishes, and an array sweep whose one element, preempted alone, resumes."""
 import json
 
 from tests.conftest import run_cli
-from tests.slurm_cluster import TINY, completed, events, job_state, last_step, node_of, sh, submit, wait_for
+from tests.slurm_cluster import (
+    TINY,
+    completed,
+    events,
+    last_step,
+    node_of,
+    sh,
+    submit,
+    wait_for,
+    wait_for_state,
+)
 
 
 def test_a_one_minute_job_survives_several_time_limits_and_finishes(slurm, ph64, tmp_path):
@@ -19,7 +29,7 @@ def test_a_one_minute_job_survives_several_time_limits_and_finishes(slurm, ph64,
     assert len(stops) >= 2 and all(e["signal"] == "SIGUSR2" for e in stops)
     assert [s["step"] for s in starts[1:]] == [e["step"] for e in stops]  # each start resumes at the last stop
     assert timeline[-1]["step"] == 6000
-    wait_for(lambda: job_state(job) == "COMPLETED", 60, "sacct to say COMPLETED")
+    wait_for_state(job, "COMPLETED")
     print("time-limit timeline:", [(e["event"], e["step"], e.get("restart_count")) for e in timeline])
 
 
