@@ -11,10 +11,12 @@ from hpcgan.cli import (
     data_commands,
     demo,
     eval_command,
+    memorization_command,
     sample_command,
     status_command,
     submit_command,
     train_command,
+    tstr_command,
 )
 from hpcgan.cli.progress import console
 from hpcgan.errors import UserError
@@ -28,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     train_command.register(sub)
     sample_command.register(sub)
     eval_command.register(sub)
+    tstr_command.register(sub)
+    memorization_command.register(sub)
     submit_command.register(sub)
     status_command.register(sub)
     demo.register(sub)

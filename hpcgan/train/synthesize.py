@@ -147,6 +147,22 @@ class ClassStream:
         return self.batch[k - self.start]
 
 
+def synthetic_set(
+    gen: LoadedGenerator, counts: list[int], seed: int, batch_size: int = 256
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(uint8 images [N, 1, S, S], int64 labels [N]) with counts[c] images of class c, in memory:
+    the same images `hpcgan sample --seed SEED` writes for those counts."""
+    images = np.empty((sum(counts), 1, gen.resolution, gen.resolution), np.uint8)
+    labels = np.repeat(np.arange(len(counts)), counts)
+    start = 0
+    for label, count in enumerate(counts):
+        stream = ClassStream(gen, label, count, seed, batch_size)
+        for k in range(count):
+            images[start + k, 0] = stream.image(k)
+        start += count
+    return torch.from_numpy(images), torch.from_numpy(labels).long()
+
+
 @dataclass
 class ExportResult:
     out: Path
