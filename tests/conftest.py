@@ -19,10 +19,12 @@ KERMANY = REPO.parent / "shared" / "data" / "kermany-cxr"
 
 
 def run_cli(
-    *args: str | Path, timeout: float = 600, check: bool = True, threads: int | None = None
-) -> subprocess.CompletedProcess:
-    """`python -m hpcgan ARGS` in a fresh process, as a user would run it (`threads`: OMP_NUM_THREADS)."""
-    env = dict(os.environ, COLUMNS="200", **({"OMP_NUM_THREADS": str(threads)} if threads else {}))
+    *args: str | Path, timeout: float = 600, check: bool = True, threads: int | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess:  # fmt: skip
+    """`python -m hpcgan ARGS` in a fresh process, as a user would run it (`threads`: OMP_NUM_THREADS;
+    `env`: variables set on top of ours)."""
+    env = dict(os.environ, COLUMNS="200", **({"OMP_NUM_THREADS": str(threads)} if threads else {}), **(env or {}))
     proc = subprocess.run(
         [sys.executable, "-m", "hpcgan", *map(str, args)],
         capture_output=True,

@@ -33,6 +33,9 @@ def test_eval_writes_fid_and_kid_per_checkpoint_and_caches_real_statistics(train
     results = evals(run_dir)
     assert [r["step"] for r in results] == [10, 20, 30]
     assert all(r["fid"] > 0 and r["n_fake"] == 200 and r["n_real"] == 128 for r in results)
+    assert all(0 <= r["precision"] <= 1 and 0 <= r["recall"] <= 1 for r in results)
+    assert all(0 < r["ms_ssim"] < 1 and 0 < r["ms_ssim_real"] < 1 for r in results)
+    assert "inception_score" not in results[0]  # the random extractor has no classes
     cache = list((shards / "fid-stats").glob("train-random-not-comparable-seed0-32px-n128-*.npz"))
     assert len(cache) == 1 and ShardSet.open(shards).content_hash[:16] in cache[0].name
     before = cache[0].stat().st_mtime_ns
@@ -63,6 +66,29 @@ def test_eval_errors_are_one_line(trained, tmp_path):
     assert_one_line_error(run_cli("eval", run_dir, "--n", "1", check=False), "--n 1")
     assert_one_line_error(run_cli("eval", tmp_path, check=False), "no committed checkpoint")
     assert_one_line_error(run_cli("eval", run_dir, "--extractor", "clip", check=False), "--extractor clip")
+    assert_one_line_error(run_cli("eval", run_dir, "--checkpoints", "best", check=False), "eval.every")
+    assert_one_line_error(run_cli("eval", run_dir, "--checkpoints", "newest", check=False), "--checkpoints newest")
+    proc = run_cli("eval", run_dir, "--extractor", "inception", check=False,
+                   env={"HPCGAN_INCEPTION_WEIGHTS": "", "TORCH_HOME": str(tmp_path)})  # fmt: skip
+    assert_one_line_error(proc, "--inception-weights", "HPCGAN_INCEPTION_WEIGHTS")
+
+
+def test_eval_with_the_inception_network_reports_the_inception_score(trained, tmp_path):
+    """The standard extractor end to end, on random weights in pytorch-fid's layout (the real file
+    is 95 MB from GitHub): 2048 features, IS from its logits, a cache keyed by the weights' hash."""
+    from tests.test_eval_inception import random_state_dict
+
+    shards, run_dir = trained
+    weights = tmp_path / "pt_inception-2015-12-05-6726825d.pth"
+    import torch
+
+    torch.save(random_state_dict(1), weights)
+    run_cli("eval", run_dir, "--extractor", "inception", "--inception-weights", weights, "--n", "24",
+            "--batch-size", "12", "--checkpoints", "step-0000020.pt", "--diversity-pairs", "0", threads=1)  # fmt: skip
+    result = evals(run_dir)[-1]
+    assert result["step"] == 20 and result["extractor"].startswith("inception-2015-12-05-")
+    assert 1 <= result["inception_score"] <= 1008 and "ms_ssim" not in result
+    assert list((shards / "fid-stats").glob(f"train-{result['extractor']}-32px-n{result['n_real']}-*.npz"))
 
 
 def test_fid_during_training_on_every_rank_keeps_the_best_and_changes_nothing(trained, tmp_path):
@@ -75,6 +101,9 @@ def test_fid_during_training_on_every_rank_keeps_the_best_and_changes_nothing(tr
     assert [m["step"] for m in fids] == [10, 20] and all(m["fid"] > 0 and m["n_fake"] == 128 for m in fids)
     best = json.loads((tmp_path / "evaluated" / "checkpoints" / "best.json").read_text())
     assert best["fid"] == min(m["fid"] for m in fids) and best["step"] in (10, 20)
+    run_cli("eval", tmp_path / "evaluated", "--checkpoints", "best", "--n", "128", threads=1)
+    again = evals(tmp_path / "evaluated")[-1]
+    assert (again["checkpoint"], again["step"]) == ("best.pt", best["step"])
     from tests.test_train import assert_identical, final_state
 
     # Evaluation draws from its own generators: training is bit-identical with or without it.

@@ -14,6 +14,7 @@ from torchmetrics.image.kid import KernelInceptionDistance
 from hpcgan.errors import UserError
 from hpcgan.eval.distances import fid, frechet_distance, kid
 from hpcgan.eval.feature_stats import FeatureStats
+from hpcgan.eval.inception_score import ClassProbStats
 from tests.conftest import REPO
 
 
@@ -80,6 +81,11 @@ def test_two_gloo_ranks_give_the_one_rank_fid(tmp_path):
     assert two["fid"] == pytest.approx(fid(*one), rel=1e-9)
     order = [torch.argsort(x[:, 0]) for x in (real, fake)]
     assert two["kid"][0] == pytest.approx(kid(real[order[0]], fake[order[1]], 1, 400)[0], rel=1e-9)
+    logits = torch.randn(400, 10, generator=torch.Generator().manual_seed(3)) * 3
+    probs = ClassProbStats(10, splits=4)
+    for k, batch in enumerate(logits.split(37)):
+        probs.update(batch, k)
+    assert two["is"] == pytest.approx(list(probs.score()), rel=1e-9)
 
 
 def test_a_set_against_itself_is_about_zero_and_known_gaussians_give_the_closed_form():

@@ -21,6 +21,8 @@ from hpcgan.data.index import ShardSet
 from hpcgan.data.loader import ShardLoader
 from hpcgan.eval.distances import fid, kid
 from hpcgan.eval.feature_stats import FeatureStats
+from hpcgan.eval.inception_score import ClassProbStats
+from hpcgan.eval.precision_recall import precision_recall
 
 # sample(n, rank_seed) -> uint8 images [n, 1, S, S] from the generator under evaluation
 Sampler = Callable[[int, int], torch.Tensor]
@@ -64,15 +66,24 @@ def real_stats(
 
 
 @torch.no_grad()
-def fake_stats(sample: Sampler, n: int, extractor: nn.Module, batch_size: int = 64, device="cpu") -> FeatureStats:
+def fake_stats(
+    sample: Sampler, n: int, extractor: nn.Module, batch_size: int = 64, device="cpu",
+    class_probs: ClassProbStats | None = None,
+) -> FeatureStats:  # fmt: skip
     """`n` generated images in batches k = 0, 1, ... drawn with seed k; rank r takes the batches
-    with k % world_size == r, so any world size evaluates the very same images."""
+    with k % world_size == r, so any world size evaluates the very same images. With
+    `class_probs` (an extractor with `logits_from_features`), it also gathers the Inception Score's
+    sums, all-reduced in place."""
     rank, world = _rank_world()
     stats = FeatureStats(extractor.num_features, KID_KEEP)
     for k, start in enumerate(range(0, n, batch_size)):
         if k % world == rank:
-            images = sample(min(batch_size, n - start), k)
-            stats.update(extractor(images.to(device)))
+            features = extractor(sample(min(batch_size, n - start), k).to(device))
+            stats.update(features)
+            if class_probs is not None:
+                class_probs.update(extractor.logits_from_features(features), k)
+    if class_probs is not None:
+        class_probs.reduce()
     return stats.reduce()
 
 
@@ -81,4 +92,6 @@ def evaluate(real: FeatureStats, fake: FeatureStats, kid_subsets: int = 50) -> d
     # Subsets of half the kept features at most, so that they differ and the spread means something.
     size = min(1000, len(real_f) // 2, len(fake_f) // 2)
     kid_mean, kid_std = kid(real_f, fake_f, subsets=kid_subsets, subset_size=max(size, 2))
-    return {"fid": fid(real, fake), "kid": kid_mean, "kid_std": kid_std, "n_real": real.n, "n_fake": fake.n}
+    precision, recall = precision_recall(real_f, fake_f)
+    return {"fid": fid(real, fake), "kid": kid_mean, "kid_std": kid_std, "precision": precision, "recall": recall,
+            "n_real": real.n, "n_fake": fake.n}  # fmt: skip

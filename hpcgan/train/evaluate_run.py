@@ -1,0 +1,137 @@
+"""Evaluate a run's checkpoints (`hpcgan eval`, and its SLURM job): FID, KID, precision/recall,
+the Inception Score with the inception extractor, and MS-SSIM diversity, one line per checkpoint
+in RUN/eval.jsonl.
+
+Every rank of the job calls `evaluate_run`; the generated images are split across them and the
+statistics all-reduced (hpcgan/eval/evaluate.py), and rank 0 writes. Lines are appended with one
+write each, so the array elements of `python -m hpcgan.submit --eval` can share the file.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from hpcgan.data.index import ShardSet
+from hpcgan.data.read_split import read_split
+from hpcgan.errors import UserError
+from hpcgan.eval.diversity import mean_ms_ssim
+from hpcgan.eval.evaluate import evaluate, fake_stats, real_stats
+from hpcgan.eval.extractors import build_extractor
+from hpcgan.eval.inception_score import ClassProbStats
+from hpcgan.train.checkpoint import checkpoint_dir, committed
+from hpcgan.train.synthesize import LoadedGenerator, load_generator
+
+EVAL_LOG = "eval.jsonl"
+SELECTIONS = ("latest", "all", "best")
+DIVERSITY_SEED = 1_000_000  # latent seeds of the diversity pairs: apart from the FID batches' 0, 1, ...
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    checkpoints: str = "latest"  # latest | all | best | one file in RUN/checkpoints
+    n: int = 10000  # generated images per checkpoint
+    split: str = "train"
+    extractor: str = "random"
+    weights: str | None = None  # the extractor's weights file (inception, xrv)
+    batch_size: int = 64
+    diversity_pairs: int = 128  # 0: skip MS-SSIM
+
+
+def check_options(o: EvalOptions) -> None:
+    if o.n < 2:
+        raise UserError(f"--n {o.n}: FID needs at least 2 generated images (thousands for a stable value)")
+    if o.batch_size < 1:
+        raise UserError(f"--batch-size {o.batch_size}: expected at least 1")
+    if o.diversity_pairs < 0:
+        raise UserError(f"--diversity-pairs {o.diversity_pairs}: expected 0 or more")
+
+
+def select_checkpoints(run_dir: Path, which: str) -> list[Path]:
+    """The checkpoint files to evaluate, oldest first."""
+    run_dir = Path(run_dir)
+    paths = committed(run_dir)
+    if which == "best":
+        best = checkpoint_dir(run_dir) / "best.pt"
+        if not best.is_file():
+            raise UserError(f"RUN {run_dir}: no checkpoints/best.pt; it is kept by training with eval.every=N")
+        return [best]
+    if which not in SELECTIONS:
+        named = checkpoint_dir(run_dir) / which
+        if named.suffix == ".pt" and named.is_file():
+            return [named]
+        raise UserError(f"--checkpoints {which}: expected latest, all, best or a .pt file in {checkpoint_dir(run_dir)}")
+    if not paths:
+        raise UserError(f"RUN {run_dir}: no committed checkpoint; train the run first")
+    return paths[:1] if which == "latest" else list(reversed(paths))
+
+
+def _sampler(gen: LoadedGenerator) -> Callable[[int, int], torch.Tensor]:
+    labels = len(gen.classes) if gen.conditional else 1
+
+    def sample(n: int, seed: int) -> torch.Tensor:
+        z = np.random.default_rng(seed).standard_normal((n, gen.z_dim))
+        return torch.from_numpy(gen.images(z, seed % labels)).unsqueeze(1)
+
+    return sample
+
+
+def _diversity(sample: Callable[[int, int], torch.Tensor], real: torch.Tensor, pairs: int) -> dict[str, float]:
+    """Mean MS-SSIM of generated pairs (both from one latent batch, so one class if conditional)
+    and of as many random real pairs."""
+    fake = sample(2 * pairs, DIVERSITY_SEED)
+    order = torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[: 2 * pairs]
+    half = len(order) // 2
+    return {"ms_ssim": mean_ms_ssim(fake[:pairs], fake[pairs:]),
+            "ms_ssim_real": mean_ms_ssim(real[order[:half]], real[order[half : 2 * half]])}  # fmt: skip
+
+
+def evaluate_run(
+    run_dir: Path, o: EvalOptions, on_result: Callable[[dict[str, Any]], None] | None = None,
+    progress: Callable[[str], Any] | None = None,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Evaluate the selected checkpoints of `run_dir` on every rank; rank 0 appends each result to
+    eval.jsonl and passes it to `on_result`. `progress(description)` gives a context manager."""
+    import contextlib
+
+    check_options(o)
+    run_dir = Path(run_dir)
+    paths = select_checkpoints(run_dir, o.checkpoints)
+    main = not dist.is_initialized() or dist.get_rank() == 0
+    extractor, identity = build_extractor(o.extractor, weights=o.weights)
+    config = json.loads((run_dir / "config.json").read_text())
+    shard_set = ShardSet.open(config["data"])
+    real = real_stats(shard_set, extractor, identity, o.split, o.batch_size)
+    real_images = read_split(shard_set, o.split)[0] if o.diversity_pairs and main else None
+    results = []
+    for path in paths:
+        gen = load_generator(path, "cpu")
+        sample = _sampler(gen)
+        class_probs = ClassProbStats(1008) if hasattr(extractor, "logits_from_features") else None
+        started = time.perf_counter()
+        context = progress(f"eval step {gen.step}") if progress and main else contextlib.nullcontext()
+        with context:
+            fake = fake_stats(sample, o.n, extractor, o.batch_size, class_probs=class_probs)
+        result = {"step": gen.step, "checkpoint": path.name, "extractor": identity, **evaluate(real, fake),
+                  "world_size": dist.get_world_size() if dist.is_initialized() else 1}  # fmt: skip
+        if class_probs is not None:
+            result["inception_score"], result["inception_score_std"] = class_probs.score()
+        if not main:
+            continue
+        if real_images is not None:
+            result.update(_diversity(sample, real_images, o.diversity_pairs))
+        result["seconds"] = round(time.perf_counter() - started, 1)
+        with (run_dir / EVAL_LOG).open("a") as handle:
+            handle.write(json.dumps(result) + "\n")
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return results
