@@ -62,7 +62,7 @@ def test_two_gloo_ranks_evaluate_the_same_images_as_one(trained, tmp_path):
 
 
 def test_eval_errors_are_one_line(trained, tmp_path):
-    _, run_dir = trained
+    shards, run_dir = trained
     assert_one_line_error(run_cli("eval", run_dir, "--n", "1", check=False), "--n 1")
     assert_one_line_error(run_cli("eval", tmp_path, check=False), "no committed checkpoint")
     assert_one_line_error(run_cli("eval", run_dir, "--extractor", "clip", check=False), "--extractor clip")
@@ -71,6 +71,10 @@ def test_eval_errors_are_one_line(trained, tmp_path):
     proc = run_cli("eval", run_dir, "--extractor", "inception", check=False,
                    env={"HPCGAN_INCEPTION_WEIGHTS": "", "TORCH_HOME": str(tmp_path)})  # fmt: skip
     assert_one_line_error(proc, "--inception-weights", "HPCGAN_INCEPTION_WEIGHTS")
+    proc = run_cli("train", "--gan", "dcgan64", "--data", shards, "--run-dir", tmp_path / "r", *TINY32, "eval.every=5",
+                   "eval.extractor=inception", check=False, env={"TORCH_HOME": str(tmp_path)})  # fmt: skip
+    assert_one_line_error(proc, "eval.weights=FILE", "pytorch-fid")
+    assert not (tmp_path / "r").exists()  # refused before anything was written
 
 
 def test_eval_with_the_inception_network_reports_the_inception_score(trained, tmp_path):

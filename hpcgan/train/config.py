@@ -16,6 +16,7 @@ from typing import Any
 
 from hpcgan.errors import UserError
 from hpcgan.eval.extractors import EXTRACTORS
+from hpcgan.eval.inception import find_weights
 from hpcgan.models.augment import POLICIES
 from hpcgan.models.build import ModelSpec, build_networks
 from hpcgan.models.losses import LOSSES
@@ -91,6 +92,7 @@ class EvalConfig:
     every: int = 0  # steps; 0 = never
     n: int = 2000  # generated images per evaluation
     extractor: str = "random"  # see hpcgan/eval/extractors.py
+    weights: str = ""  # the extractor's weights file ("": $HPCGAN_INCEPTION_WEIGHTS or the hub cache)
     split: str = "train"  # the real images: the shard set's train or val split
     batch_size: int = 64
 
@@ -221,6 +223,11 @@ def check(config: RunConfig) -> None:
     require(c.guard.policy in GUARD_POLICIES, "guard.policy", " | ".join(GUARD_POLICIES))
     require(c.eval.extractor in EXTRACTORS, "eval.extractor", " | ".join(EXTRACTORS))
     require(c.eval.every == 0 or c.eval.n >= 2, "eval.n", "at least 2 generated images (thousands for a stable FID)")
+    if c.eval.every and c.eval.extractor == "inception":
+        try:  # missing weights fail now, not at the first evaluation
+            find_weights(c.eval.weights or None)
+        except UserError as exc:
+            raise UserError(f"eval.extractor=inception (weights file: eval.weights=FILE): {exc}") from None
     require(c.optim.finetune_from >= 0, "optim.finetune_from", "a step, or a fraction of train.steps below 1")
     require(0 <= c.loss.label_noise <= 0.5, "loss.label_noise", "a probability in [0, 0.5]")
     require(0 <= c.loss.label_smoothing < 0.5, "loss.label_smoothing", "a value in [0, 0.5)")

@@ -15,9 +15,12 @@ from hpcgan.eval.feature_stats import FeatureStats
 
 
 class TrainingEvaluator:
-    def __init__(self, shard_set: ShardSet, n: int, extractor: str, split: str, batch_size: int, device) -> None:
+    def __init__(
+        self, shard_set: ShardSet, n: int, extractor: str, split: str, batch_size: int, device,
+        weights: str | None = None,
+    ) -> None:  # fmt: skip
         self.shard_set, self.n, self.split, self.batch_size, self.device = shard_set, n, split, batch_size, device
-        module, self.identity = build_extractor(extractor)
+        module, self.identity = build_extractor(extractor, weights=weights)
         self.extractor = module.to(device)
         self.real: FeatureStats | None = None  # computed (or read from the cache) at the first evaluation
 

@@ -249,7 +249,8 @@ class Trainer:
         kept as checkpoints/best.pt."""
         if self.evaluator is None:
             e = self.config.eval
-            self.evaluator = TrainingEvaluator(self.shard_set, e.n, e.extractor, e.split, e.batch_size, self.device)
+            self.evaluator = TrainingEvaluator(self.shard_set, e.n, e.extractor, e.split, e.batch_size, self.device,
+                                               e.weights or None)  # fmt: skip
         g = self.ema if self.ema is not None else self.acc.unwrap_model(self.g)
         result = self.evaluator(g, self.config.model.z_dim, self.num_classes)
         self.metrics.write({"step": self.step, **result})
