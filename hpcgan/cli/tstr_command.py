@@ -52,7 +52,7 @@ def run_tstr(args: argparse.Namespace) -> int:
 
     from hpcgan.atomic import write_json
     from hpcgan.data.index import ShardSet
-    from hpcgan.data.read_split import read_split
+    from hpcgan.data.read_split import read_split, resize_uint8
     from hpcgan.eval.classifier import ClassifierOptions
     from hpcgan.eval.tstr import MODES, compare
     from hpcgan.train.synthesize import load_generator, synthetic_set
@@ -73,19 +73,21 @@ def run_tstr(args: argparse.Namespace) -> int:
     classes = gen.run_classes
     if sorted(test_set.classes) != sorted(classes):
         raise UserError(f"--test {test_set.root}: classes {test_set.classes}, expected the run's {classes}")
-    test_images, test_labels = read_split(test_set, split)
+    # Everything is read at the classifier's size: a 512 px set costs memory only at --size.
+    test_images, test_labels = read_split(test_set, split, size=args.size)
     # The test set's label numbers -> the run's, by class name.
     test_labels = torch.tensor([classes.index(c) for c in test_set.classes])[test_labels]
-    real = read_split(real_set, "train")
+    real = read_split(real_set, "train", size=args.size)
     n_synthetic = args.n or len(real[1])
     proportions = torch.bincount(real[1], minlength=len(classes)).double() / len(real[1])
 
     def synthetic(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return synthetic_set(gen, (proportions * n_synthetic).round().long().tolist(), seed)
+        images, labels = synthetic_set(gen, (proportions * n_synthetic).round().long().tolist(), seed)
+        return resize_uint8(images, args.size), labels
 
     def real_plus_synthetic(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         fake = synthetic(seed)
-        return torch.cat([real[0], _resized(fake[0], real[0].shape[-1])]), torch.cat([real[1], fake[1]])
+        return torch.cat([real[0], fake[0]]), torch.cat([real[1], fake[1]])
 
     arm_sets = {"real": lambda seed: real, "synthetic": synthetic, "real+synthetic": real_plus_synthetic}
     arms = {name: arm_sets[name] for name in MODES[args.mode]}
@@ -104,16 +106,6 @@ def run_tstr(args: argparse.Namespace) -> int:
     write_json(out, result)
     _print(result, out)
     return 0
-
-
-def _resized(images, size: int):
-    """Synthetic images at the real set's resolution, so the two concatenate."""
-    import torch.nn.functional as F
-
-    if images.shape[-1] == size:
-        return images
-    x = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
-    return x.round().clamp(0, 255).to(images.dtype)
 
 
 def _print(result: dict[str, Any], out: Path) -> None:

@@ -86,12 +86,11 @@ def _sampler(gen: LoadedGenerator) -> Callable[[int, int], torch.Tensor]:
 
 def _diversity(sample: Callable[[int, int], torch.Tensor], real: torch.Tensor, pairs: int) -> dict[str, float]:
     """Mean MS-SSIM of generated pairs (both from one latent batch, so one class if conditional)
-    and of as many random real pairs."""
+    and of real pairs (the first images of the split: the shard writer shuffled them)."""
     fake = sample(2 * pairs, DIVERSITY_SEED)
-    order = torch.randperm(len(real), generator=torch.Generator().manual_seed(0))[: 2 * pairs]
-    half = len(order) // 2
+    half = len(real) // 2
     return {"ms_ssim": mean_ms_ssim(fake[:pairs], fake[pairs:]),
-            "ms_ssim_real": mean_ms_ssim(real[order[:half]], real[order[half : 2 * half]])}  # fmt: skip
+            "ms_ssim_real": mean_ms_ssim(real[:half], real[half : 2 * half])}  # fmt: skip
 
 
 def evaluate_run(
@@ -110,7 +109,7 @@ def evaluate_run(
     config = json.loads((run_dir / "config.json").read_text())
     shard_set = ShardSet.open(config["data"])
     real = real_stats(shard_set, extractor, identity, o.split, o.batch_size)
-    real_images = read_split(shard_set, o.split)[0] if o.diversity_pairs and main else None
+    real_images = read_split(shard_set, o.split, limit=2 * o.diversity_pairs)[0] if o.diversity_pairs and main else None
     results = []
     for path in paths:
         gen = load_generator(path, "cpu")
