@@ -1,13 +1,18 @@
-"""`python -m hpcgan.submit` (= `hpcgan submit`): train on SLURM through submitit."""
+"""`python -m hpcgan.submit` (= `hpcgan submit`): train on SLURM through submitit, or evaluate a
+run's checkpoints there (--eval RUN: one array element per checkpoint)."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hpcgan.cli.progress import console
 from hpcgan.train.presets import PRESETS
+
+if TYPE_CHECKING:
+    from hpcgan.launch.submit import SubmitOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,6 +39,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--array-parallelism", type=int, default=16, help="sweep elements running at once")
     p.add_argument("--cluster", default="auto", help="slurm, local (this machine, no SLURM) or auto")
     p.add_argument("--dry-run", action="store_true", help="print the sbatch script and the config; submit nothing")
+    e = p.add_argument_group("evaluation (--eval RUN: FID etc. of a trained run's checkpoints into RUN/eval.jsonl)")
+    e.add_argument("--eval", type=Path, dest="eval_run", metavar="RUN",
+                   help="evaluate RUN's checkpoints instead of training: one array element each")  # fmt: skip
+    e.add_argument("--checkpoints", default="all", help="all, latest, best or a file in RUN/checkpoints")
+    e.add_argument("--n", type=int, default=10000, dest="eval_n", help="generated images per checkpoint")
+    e.add_argument("--split", default="train", help="real images: the shard set's train or val split")
+    e.add_argument("--extractor", default="random", help="inception, xrv or random (see `hpcgan eval --help`)")
+    e.add_argument("--inception-weights", metavar="FILE", help="the pytorch-fid weights file (seen by the nodes)")
+    e.add_argument("--xrv-weights", metavar="FILE", help="torchxrayvision DenseNet weights file (seen by the nodes)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.steps=5000")
     p.set_defaults(run=run_submit)
 
@@ -43,6 +57,9 @@ def run_submit(args: argparse.Namespace) -> int:
 
     fields = SubmitOptions.__dataclass_fields__
     options = SubmitOptions(**{k: v for k, v in vars(args).items() if k in fields})
+    if options.eval_run is not None:
+        options.weights = args.xrv_weights if args.extractor == "xrv" else args.inception_weights
+        return _run_submit_eval(options)
     submitted, runs, script = submit(options)
     if args.dry_run:
         console.print(script, highlight=False, markup=False)
@@ -55,4 +72,27 @@ def run_submit(args: argparse.Namespace) -> int:
         console.print(f"    logs: {s.logs[0]}  {s.logs[1]}", highlight=False)
     watch = submitted[0].run_dir.parent if len(submitted) > 1 else submitted[0].run_dir
     console.print(f"watch with: hpcgan status {watch}")
+    return 0
+
+
+def _run_submit_eval(options: SubmitOptions) -> int:
+    from hpcgan.launch.submit import EVAL_JOB_RECORD, submit_eval
+    from hpcgan.train.evaluate_run import EVAL_LOG
+
+    def say(text: str) -> None:
+        console.print(text, highlight=False, markup=False, soft_wrap=True)  # paths stay whole, for copy and paste
+
+    submitted, plan, script = submit_eval(options)
+    names = " ".join(path.name for path in plan.checkpoints)
+    if options.dry_run:
+        say(script or "")
+        say(f"# {plan.run_dir}: one array element per checkpoint: {names}")
+        return 0
+    say(f"submitted eval of {plan.run_dir} as job {submitted[0].job_id.split('_')[0]}: "
+        f"one array element per checkpoint: {names}")  # fmt: skip
+    for s in submitted:
+        say(f"submitted job {s.job_id}: {s.checkpoint.name}")
+        say(f"    logs: {s.logs[0]}  {s.logs[1]}")
+    say(f"job ids: {plan.run_dir / EVAL_JOB_RECORD}")
+    say(f"results: {plan.run_dir / EVAL_LOG}")
     return 0

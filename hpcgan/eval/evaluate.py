@@ -50,7 +50,12 @@ def real_stats(
     loader = ShardLoader(shard_set, batch_size, split=split, rank=rank, world_size=world, seed=0)
     n = len(loader) * batch_size * world
     path = cache_path(shard_set, identity, split, n)
-    if path.is_file():
+    cached = [path.is_file()]
+    if world > 1:
+        # Rank 0 decides for all: another job writing the cache between two ranks' checks would
+        # otherwise leave one rank computing (and all-reducing) while the other loads.
+        dist.broadcast_object_list(cached, src=0)
+    if cached[0]:
         return FeatureStats.load(path)
     stats = FeatureStats(extractor.num_features, KID_KEEP)
     for images, _labels in loader:

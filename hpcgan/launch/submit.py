@@ -1,4 +1,5 @@
-"""Submit training runs through submitit: one multi-node job, or a sweep as one SLURM array.
+"""Submit training runs through submitit: one multi-node job, or a sweep as one SLURM array; or
+(--eval RUN) the evaluation of a run's checkpoints, one array element per checkpoint.
 
 Everything that can be wrong is checked before anything is submitted (the partition exists and is
 big enough, the data is a shard set, the preset exists, the run dir is writable and not held by a
@@ -24,14 +25,20 @@ import submitit
 from hpcgan.atomic import write_json
 from hpcgan.data.index import ShardSet
 from hpcgan.errors import UserError
+from hpcgan.eval.extractors import build_extractor
+from hpcgan.eval.inception import find_weights
 from hpcgan.launch import slurm_info
+from hpcgan.launch.eval_job import EvalJob
 from hpcgan.launch.job import TrainJob
 from hpcgan.launch.sweep import load_sweep
 from hpcgan.train.config import RunConfig, apply_overrides, check, networks_for
+from hpcgan.train.evaluate_run import EvalOptions, check_options, select_checkpoints
 from hpcgan.train.presets import preset
 from hpcgan.train.run_hold import check_not_held
 
 JOB_RECORD = "job.json"  # in each run dir: the job id and where its logs are
+EVAL_JOB_RECORD = "eval-job.json"  # the last --eval submission's job ids (job.json stays the training job's)
+EVAL_FOLDER = "eval-slurm"  # submitit's files of eval jobs, apart from the training job's
 
 
 @dataclass
@@ -58,6 +65,13 @@ class SubmitOptions:
     array_parallelism: int = 16
     cluster: str = "auto"  # slurm | local | auto
     dry_run: bool = False
+    # --eval RUN: evaluate RUN's checkpoints instead of training (submit_eval)
+    eval_run: Path | None = None
+    checkpoints: str = "all"  # all | latest | best | one file in RUN/checkpoints
+    eval_n: int = 10000  # generated images per checkpoint
+    extractor: str = "random"
+    weights: str | None = None  # the extractor's weights file
+    split: str = "train"
 
 
 @dataclass
@@ -103,17 +117,21 @@ def plan_runs(o: SubmitOptions) -> tuple[Path, list[PlannedRun]]:
     return root.resolve(), runs
 
 
-def _check_writable(run_dir: Path) -> None:
+def _check_writable(run_dir: Path, flag: str = "--run-dir") -> None:
     """The run dir, or the nearest folder above it that exists, must be writable (nothing is created:
     --dry-run leaves no trace)."""
     existing = run_dir.resolve()
     while not existing.exists():
         existing = existing.parent
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
-        raise UserError(f"--run-dir {run_dir}: not writable ({existing} is not a writable folder)")
+        raise UserError(f"{flag} {run_dir}: not writable ({existing} is not a writable folder)")
 
 
-def make_executor(o: SubmitOptions, folder: Path) -> submitit.AutoExecutor:
+def make_executor(
+    o: SubmitOptions, folder: Path, submitit_folder: Path | None = None, job_name: str | None = None
+) -> submitit.AutoExecutor:
+    """An executor for `o`; submitit's files go to `submitit_folder` (default FOLDER/slurm), the job
+    name is `job_name` (default --name, or the folder's name)."""
     cluster = o.cluster
     if cluster == "auto":
         cluster = "slurm" if slurm_info.available() else "local"
@@ -132,10 +150,11 @@ def make_executor(o: SubmitOptions, folder: Path) -> submitit.AutoExecutor:
     for name in ("nodes", "tasks_per_node", "time_min", "signal_delay_s"):
         if getattr(o, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} {getattr(o, name)}: expected at least 1")
-    executor = submitit.AutoExecutor(folder=folder / "slurm", cluster=cluster, slurm_max_num_timeout=o.max_timeouts)
+    executor = submitit.AutoExecutor(folder=submitit_folder or folder / "slurm", cluster=cluster,
+                                     slurm_max_num_timeout=o.max_timeouts)  # fmt: skip
     tasks = o.gpus_per_node or o.tasks_per_node
     params: dict[str, Any] = {
-        "name": o.name or folder.name,
+        "name": job_name or o.name or folder.name,
         "nodes": o.nodes,
         "tasks_per_node": tasks,
         "timeout_min": o.time_min,
@@ -161,11 +180,14 @@ def make_executor(o: SubmitOptions, folder: Path) -> submitit.AutoExecutor:
     return executor
 
 
-def sbatch_script(executor: submitit.AutoExecutor) -> str:
-    """The sbatch script submitit would submit (for --dry-run; the local executor has none)."""
+def sbatch_script(executor: submitit.AutoExecutor, array_size: int = 1) -> str:
+    """The sbatch script submitit would submit (for --dry-run; the local executor has none), with
+    the --array line an executor.batch() of `array_size` > 1 jobs gets."""
     inner = executor._executor  # submitit exposes no public way to render it
     if not hasattr(inner, "_make_submission_file_text"):
         return f"(--cluster local: {inner.__class__.__name__} runs the tasks as local processes, no sbatch script)"
+    if array_size > 1:
+        inner.parameters["map_count"] = array_size  # as submitit's array submission sets it (this executor dies here)
     return inner._make_submission_file_text(inner._submitit_command_str, "DRY-RUN")
 
 
@@ -178,31 +200,17 @@ class Submitted:
 
 def submit(o: SubmitOptions) -> tuple[list[Submitted], list[PlannedRun], str | None]:
     """Submit the runs; with dry_run, submit nothing and return the sbatch script instead."""
+    if o.eval_run is not None:
+        raise ValueError("SubmitOptions.eval_run is set: call submit_eval")
     folder, runs = plan_runs(o)
     if o.dry_run:
-        created = folder  # submitit makes its folder: undo that, a dry run leaves no trace
-        while not created.parent.exists():
-            created = created.parent
-        existed = created.exists()
-        try:
+        with _no_trace(folder):  # submitit makes its folder
             return [], runs, sbatch_script(make_executor(o, folder))
-        finally:
-            if not existed:
-                shutil.rmtree(created, ignore_errors=True)
     executor = make_executor(o, folder)
     for run in runs:
         run.run_dir.mkdir(parents=True, exist_ok=True)
     jobs_in = [TrainJob(r.config.to_dict(), str(r.run_dir)) for r in runs]
-    try:
-        with _child_stderr_captured():  # sbatch's own error line would come on top of ours
-            if len(runs) == 1 and o.sweep is None:
-                jobs = [executor.submit(jobs_in[0])]
-            else:
-                with executor.batch():  # one SLURM array: each element requeues on its own
-                    jobs = [executor.submit(j) for j in jobs_in]
-    except submitit.core.utils.FailedJobError as exc:
-        reason = next((line for line in str(exc).splitlines() if "error" in line.lower()), str(exc).splitlines()[0])
-        raise UserError(f"sbatch refused the job: {reason.strip()}") from None
+    jobs = _submit_jobs(executor, jobs_in)
     submitted = []
     for run, job in zip(runs, jobs, strict=True):
         logs = [Path(job.paths.stdout), Path(job.paths.stderr)]
@@ -214,6 +222,109 @@ def submit(o: SubmitOptions) -> tuple[list[Submitted], list[PlannedRun], str | N
         )  # fmt: skip
         submitted.append(Submitted(str(job.job_id), run.run_dir, logs))
     return submitted, runs, None
+
+
+@contextlib.contextmanager
+def _no_trace(folder: Path) -> Iterator[None]:
+    """Remove what was created of `folder` (and the folders above it) inside: a dry run leaves no trace."""
+    created = folder
+    while not created.parent.exists():
+        created = created.parent
+    existed = created.exists()
+    try:
+        yield
+    finally:
+        if not existed:
+            shutil.rmtree(created, ignore_errors=True)
+
+
+def _submit_jobs(executor: submitit.AutoExecutor, jobs_in: list[Any]) -> list[submitit.Job]:
+    """One job, or several as one SLURM array (each element requeues on its own); sbatch's refusal
+    becomes one line."""
+    try:
+        # sbatch's own error line would come on top of ours; a batch of one is submitted as a plain job
+        with _child_stderr_captured(), executor.batch():
+            jobs = [executor.submit(j) for j in jobs_in]
+    except submitit.core.utils.FailedJobError as exc:
+        reason = next((line for line in str(exc).splitlines() if "error" in line.lower()), str(exc).splitlines()[0])
+        raise UserError(f"sbatch refused the job: {reason.strip()}") from None
+    return jobs
+
+
+@dataclass
+class EvalPlan:
+    run_dir: Path
+    checkpoints: list[Path]  # oldest first: one array element each
+    weights: str | None  # the extractor's weights file as the nodes will read it
+
+
+@dataclass
+class SubmittedEval:
+    job_id: str
+    checkpoint: Path
+    logs: list[Path]
+
+
+def plan_eval(o: SubmitOptions) -> EvalPlan:
+    """Check an --eval submission: the run, its shard set, the checkpoints and the options."""
+    run_dir = Path(o.eval_run or "")
+    training = (("--gan", o.gan), ("--data", o.data), ("--sweep", o.sweep), ("--run-dir", o.run_dir),
+                ("key=value overrides", o.overrides))  # fmt: skip
+    given = [flag for flag, value in training if value]
+    if given:
+        raise UserError(f"--eval {run_dir}: evaluates a trained run as it is; drop {', '.join(given)}")
+    if not (run_dir / "config.json").is_file():
+        raise UserError(f"--eval {run_dir}: not a run directory (no config.json)")
+    try:
+        data = json.loads((run_dir / "config.json").read_text())["data"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UserError(f"--eval {run_dir}: unreadable config.json ({type(exc).__name__})") from None
+    try:
+        shard_set = ShardSet.open(data)
+    except UserError as exc:
+        raise UserError(f"--eval {run_dir}: its shard set {exc}") from None
+    try:
+        shard_set.shards(o.split)
+    except UserError as exc:
+        raise UserError(f"--split {o.split}: {exc}") from None
+    check_options(EvalOptions(n=o.eval_n, split=o.split, extractor=o.extractor, weights=o.weights))
+    weights = _extractor_weights(o.extractor, o.weights)
+    checkpoints = select_checkpoints(run_dir, o.checkpoints)
+    _check_writable(run_dir, "--eval")  # eval.jsonl, eval-job.json and eval-slurm/ go there
+    return EvalPlan(run_dir.resolve(), [p.resolve() for p in checkpoints], weights)
+
+
+def _extractor_weights(extractor: str, weights: str | None) -> str | None:
+    """The weights file as an absolute path, checked here: the nodes must not find out it is missing."""
+    if extractor == "inception":
+        return str(find_weights(weights).resolve())  # also $HPCGAN_INCEPTION_WEIGHTS or the hub cache
+    build_extractor(extractor, weights=weights)  # an unknown name, missing xrv weights
+    return str(Path(weights).resolve()) if weights else None
+
+
+def submit_eval(o: SubmitOptions) -> tuple[list[SubmittedEval], EvalPlan, str | None]:
+    """Submit the evaluation of o.eval_run's checkpoints, one array element (all its ranks) per
+    checkpoint; with dry_run, submit nothing and return the sbatch script instead."""
+    plan = plan_eval(o)
+    folder = plan.run_dir / EVAL_FOLDER
+    name = o.name or f"eval-{plan.run_dir.name}"
+    if o.dry_run:
+        with _no_trace(folder):
+            return [], plan, sbatch_script(make_executor(o, plan.run_dir, folder, name), len(plan.checkpoints))
+    executor = make_executor(o, plan.run_dir, folder, name)
+    jobs_in = [EvalJob(str(plan.run_dir), path.name, o.eval_n, o.split, o.extractor, plan.weights)
+               for path in plan.checkpoints]  # fmt: skip
+    jobs = _submit_jobs(executor, jobs_in)
+    submitted = [SubmittedEval(str(job.job_id), path, [Path(job.paths.stdout), Path(job.paths.stderr)])
+                 for path, job in zip(plan.checkpoints, jobs, strict=True)]  # fmt: skip
+    write_json(
+        plan.run_dir / EVAL_JOB_RECORD,
+        {"job_ids": {s.checkpoint.name: s.job_id for s in submitted}, "submitted": time.time(),
+         "cluster": executor.cluster, "logs": {s.checkpoint.name: [str(p) for p in s.logs] for s in submitted},
+         "nodes": o.nodes, "tasks_per_node": o.gpus_per_node or o.tasks_per_node, "n": o.eval_n, "split": o.split,
+         "extractor": o.extractor, "weights": plan.weights},
+    )  # fmt: skip
+    return submitted, plan, None
 
 
 @contextlib.contextmanager
