@@ -46,14 +46,7 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_result(r: dict[str, Any]) -> None:
-    extras = f"  precision {r['precision']:.3f} recall {r['recall']:.3f}"
-    if "inception_score" in r:
-        extras += f"  IS {r['inception_score']:.3f} ± {r['inception_score_std']:.3f}"
-    if "ms_ssim" in r:
-        extras += f"  MS-SSIM {r['ms_ssim']:.3f} (real {r['ms_ssim_real']:.3f})"
-    console.print(
-        f"step {r['step']}: FID {r['fid']:.3f}  KID {r['kid']:.5f} ± {r['kid_std']:.5f}{extras} "
-        f"({r['n_real']} real, {r['n_fake']} generated, {r['extractor']})",
-        highlight=False,
-    )
+def print_result(result: dict[str, Any]) -> None:
+    from hpcgan.train.evaluate_run import describe
+
+    console.print(describe(result), highlight=False)

@@ -25,8 +25,7 @@ class EvalJob(submitit.helpers.Checkpointable):
         import torch
         import torch.distributed as dist
 
-        from hpcgan.cli.eval_command import print_result
-        from hpcgan.train.evaluate_run import EvalOptions, evaluate_run
+        from hpcgan.train.evaluate_run import EvalOptions, describe, evaluate_run
 
         # RANK, WORLD_SIZE, MASTER_ADDR (first node), MASTER_PORT (seeded by the element's job id, so
         # elements sharing a node don't collide). CUDA_VISIBLE_DEVICES stays whole, as in TrainJob.
@@ -36,7 +35,8 @@ class EvalJob(submitit.helpers.Checkpointable):
         try:
             options = EvalOptions(checkpoints=self.checkpoint_file, n=self.n, split=self.split,
                                   extractor=self.extractor, weights=self.weights)  # fmt: skip
-            return evaluate_run(Path(self.run_dir), options, on_result=print_result)  # the result line goes to the log
+            # The result line goes to the job's log.
+            return evaluate_run(Path(self.run_dir), options, on_result=lambda r: print(describe(r), flush=True))
         finally:
             if dist.is_initialized():
                 dist.destroy_process_group()

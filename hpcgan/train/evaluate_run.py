@@ -134,3 +134,14 @@ def evaluate_run(
         if on_result:
             on_result(result)
     return results
+
+
+def describe(r: dict[str, Any]) -> str:
+    """One line of an eval.jsonl result, for people."""
+    extras = f"  precision {r['precision']:.3f} recall {r['recall']:.3f}"
+    if "inception_score" in r:
+        extras += f"  IS {r['inception_score']:.3f} ± {r['inception_score_std']:.3f}"
+    if "ms_ssim" in r:
+        extras += f"  MS-SSIM {r['ms_ssim']:.3f} (real {r['ms_ssim_real']:.3f})"
+    return (f"step {r['step']}: FID {r['fid']:.3f}  KID {r['kid']:.5f} ± {r['kid_std']:.5f}{extras} "
+            f"({r['n_real']} real, {r['n_fake']} generated, {r['extractor']})")  # fmt: skip
