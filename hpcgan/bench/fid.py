@@ -60,7 +60,7 @@ def _measure(loop: str, n: int, batch_size: int, resolution: int, queue) -> None
             for images in batches():  # one extraction per image set, shared by FID and KID
                 real.update(extractor(images))
                 fake.update(extractor(images.flip(0)))
-            evaluate(real, fake, kid_subsets=10)
+            evaluate(real, fake, kid_subsets=10, with_precision_recall=False)  # what torchmetrics does
         else:
             fid = FrechetInceptionDistance(feature=extractor)
             kid = KernelInceptionDistance(feature=extractor, subsets=10, subset_size=min(1000, n // 2))

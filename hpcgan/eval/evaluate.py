@@ -92,11 +92,13 @@ def fake_stats(
     return stats.reduce()
 
 
-def evaluate(real: FeatureStats, fake: FeatureStats, kid_subsets: int = 50) -> dict[str, Any]:
+def evaluate(real: FeatureStats, fake: FeatureStats, kid_subsets: int = 50, with_precision_recall: bool = True
+             ) -> dict[str, Any]:  # fmt: skip
     real_f, fake_f = real.features(), fake.features()
     # Subsets of half the kept features at most, so that they differ and the spread means something.
     size = min(1000, len(real_f) // 2, len(fake_f) // 2)
     kid_mean, kid_std = kid(real_f, fake_f, subsets=kid_subsets, subset_size=max(size, 2))
-    precision, recall = precision_recall(real_f, fake_f)
-    return {"fid": fid(real, fake), "kid": kid_mean, "kid_std": kid_std, "precision": precision, "recall": recall,
-            "n_real": real.n, "n_fake": fake.n}  # fmt: skip
+    result = {"fid": fid(real, fake), "kid": kid_mean, "kid_std": kid_std}
+    if with_precision_recall:
+        result["precision"], result["recall"] = precision_recall(real_f, fake_f)
+    return {**result, "n_real": real.n, "n_fake": fake.n}
