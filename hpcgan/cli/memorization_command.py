@@ -28,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("run_path", metavar="RUN", type=Path, help="run directory (newest valid checkpoint) or a .pt file")
     p.add_argument("--n", type=int, default=2000, help="generated images")
-    p.add_argument("--extractor", default="random", help="feature extractor (random: offline, not comparable)")
+    p.add_argument("--extractor", default="random", help="feature extractor: inception, xrv or random (offline)")
+    p.add_argument("--weights", default=None, metavar="FILE",
+                   help="extractor weights file (inception: else $HPCGAN_INCEPTION_WEIGHTS, hub cache)")  # fmt: skip
     p.add_argument("--split", default="train", help="the real images the generator may have copied")
     p.add_argument("--threshold", type=float, default=None,
                    help="near copy: NN distance < THRESHOLD x the real leave-one-out median (0.5)")  # fmt: skip
@@ -71,7 +73,7 @@ def run_memorization(args: argparse.Namespace) -> int:
     threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
     if not threshold > 0:
         raise UserError(f"--threshold {args.threshold}: expected a fraction > 0 of the median real NN distance")
-    extractor, identity = build_extractor(args.extractor)
+    extractor, identity = build_extractor(args.extractor, weights=args.weights)
     gen = load_generator(args.run_path, "cpu")
     config_path = gen.run_dir / "config.json"
     try:
