@@ -45,12 +45,13 @@ class _Block(nn.Module):
 
 
 class SmallResNet(nn.Module):
-    """Stem + four residual stages (width, 2x, 4x, 8x; stride 2 after the first) + linear head."""
+    """A stride-2 stem (half the pixels before any residual block: a quarter of the cost at 64 px) +
+    four residual stages (width, 2x, 4x, 8x; stride 2 after the first) + linear head."""
 
     def __init__(self, num_classes: int, width: int = 16) -> None:
         super().__init__()
         widths = [width, 2 * width, 4 * width, 8 * width]
-        self.stem = nn.Sequential(nn.Conv2d(1, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
+        self.stem = nn.Sequential(nn.Conv2d(1, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
         pairs = zip([width, *widths[:-1]], widths, strict=True)
         self.stages = nn.Sequential(*(_Block(a, b, 2 if i else 1) for i, (a, b) in enumerate(pairs)))
         self.head = nn.Linear(widths[-1], num_classes)
