@@ -109,6 +109,8 @@ def run_tstr(args: argparse.Namespace) -> int:
 
 
 def _print(result: dict[str, Any], out: Path) -> None:
+    import sys
+
     import torch
     from rich.console import Console
     from rich.table import Table
@@ -127,7 +129,8 @@ def _print(result: dict[str, Any], out: Path) -> None:
         table.add_row(arm, *(cell(stats[m]) for m in METRICS))
     diff = result["difference"]
     table.add_row(diff["of"], *(cell(diff[m]) for m in METRICS), style="bold")
-    stdout = Console()  # the result on stdout, progress on stderr
+    # The result on stdout (progress on stderr); wide enough for the table in a log file too.
+    stdout = Console(width=None if sys.stdout.isatty() else 120)
     stdout.print(table)
     for arm in result["summary"]:
         confusion = [r["confusion"] for r in result["runs"] if r["arm"] == arm]
