@@ -1,7 +1,8 @@
 """`hpcgan demo`: the built-in default end to end, on CPU, with no download.
 
 Phantom data -> shards -> inspection (counts and a contact sheet) -> a pass of the DDP loader ->
-a few hundred DCGAN steps -> sample grids, metrics and checkpoints in demo/runs/dcgan64.
+a few hundred DCGAN steps -> sample grids, metrics and checkpoints in demo/runs/dcgan64 -> the run's
+report page, demo/runs/dcgan64/report/index.html.
 """
 
 from __future__ import annotations
@@ -53,8 +54,12 @@ def run_demo(args: argparse.Namespace) -> int:
     loader.close()
 
     if args.steps:
+        from hpcgan.cli.report.build import build_run_report
+
         run_dir = train_demo(args, shards)
         console.print(f"    sample grids: {run_dir / 'samples'}/, metrics: {run_dir / 'metrics.jsonl'}")
+        report = build_run_report(run_dir)  # what a researcher opens first: samples over training, curves, events
+        console.print(f"    report: {report.page}")
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s; outputs in {args.out}/")
     return 0
 

@@ -6,12 +6,15 @@ import argparse
 import sys
 import warnings
 
+from rich.markup import escape
+
 from hpcgan import __version__
 from hpcgan.cli import (
     data_commands,
     demo,
     eval_command,
     memorization_command,
+    report_command,
     sample_command,
     status_command,
     submit_command,
@@ -34,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     memorization_command.register(sub)
     submit_command.register(sub)
     status_command.register(sub)
+    report_command.register(sub)
     demo.register(sub)
     return parser
 
@@ -55,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.run(args)
     except UserError as exc:
-        console.print(f"[red]hpcgan {args.command}: error:[/] {exc}", highlight=False, soft_wrap=True)
+        # escape: messages hold literal brackets (pip install 'hpcgan[xrv]') that rich would eat as markup
+        console.print(f"[red]hpcgan {args.command}: error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         console.print(f"hpcgan {args.command}: interrupted; re-run the same command to resume")

@@ -1,0 +1,161 @@
+"""Writes report folders: RUN/report/ (index.html, figures/*.png, samples/*.png) for a run, and
+SWEEP/report/ for a sweep, with each run's own report built too.
+
+Images are PNG files beside the page, referenced by relative paths, not data URIs: a sweep page
+then stays small however many runs it shows, the browser loads each image once for the sweep and
+the run pages, the figures can be dropped into slides or papers as they are, and the folder still
+opens offline wherever it is copied (`scp -r RUN/report`). Every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote
+
+from hpcgan.atomic import write_bytes
+from hpcgan.cli.report import figures, images, page
+from hpcgan.cli.report.collect import RunData, find_runs, is_run, read_run
+from hpcgan.cli.report.environment import run_environment
+from hpcgan.errors import UserError
+
+REPORT_DIR = "report"
+RUN_FIGURES: dict[str, Callable[[RunData], bytes | None]] = {
+    "losses": figures.losses,
+    "accuracy": figures.accuracy,
+    "fid": figures.fid_kid,
+    "speed": figures.images_per_s,
+}
+
+
+@dataclass(frozen=True)
+class RunReport:
+    page: Path
+    run: RunData
+    thumb: Path | None  # the small copy of the last sample grid (the sweep table shows it)
+
+
+def find_sources(path: Path) -> list[Path]:
+    """The run dirs a report of `path` covers: [path] for a run, its runs for a sweep folder."""
+    if not path.exists():
+        raise UserError(f"{path}: no such directory")
+    if not path.is_dir():
+        raise UserError(f"{path}: not a directory (expected a run dir or a sweep folder of runs)")
+    runs = find_runs(path)
+    if not runs:
+        raise UserError(f"{path}: not a run or a sweep (a run dir holds config.json or job.json, a sweep folder "
+                        "holds run dirs)")  # fmt: skip
+    return runs
+
+
+def build_run_report(
+    run_dir: Path, out: Path | None = None, *, name: str | None = None, grids: int = 16,
+    tensorboard_dir: Path | None = None, up: tuple[Path, str] | None = None,
+) -> RunReport:  # fmt: skip
+    """RUN/report/ (or `out`) for one run; `up` = (the sweep's index.html, its name) for a back link."""
+    out = out or run_dir / REPORT_DIR
+    prepare_out(out, ("figures", "samples"))
+    run = read_run(run_dir, name)
+    assets = page.RunAssets(up=(href(out, up[0]), up[1]) if up else None)
+    written: set[Path] = set()
+
+    def put(relative: str, data: bytes) -> str:
+        write_bytes(out / relative, data)
+        written.add(out / relative)
+        return relative
+
+    for key, draw in RUN_FIGURES.items():
+        data = draw(run)
+        if data is not None:
+            assets.figures[key] = put(f"figures/{key}.png", data)
+    for step, grid in images.pick(run.samples, grids):
+        scaled = images.scaled_png(grid, images.THUMB_WIDTH)
+        if scaled is not None:
+            assets.grids.append(page.Grid(step, put(f"samples/{grid.name}", scaled[0]), href(out, grid), scaled[1]))
+    assets.grids_total = len(run.samples)
+    thumb = None
+    if run.samples:
+        step, grid = run.samples[-1]
+        thumb = out / "samples" / grid.name if (out / "samples" / grid.name) in written else None
+        scaled = images.scaled_png(grid, images.LARGE_WIDTH)
+        if scaled is not None:
+            assets.latest = page.Grid(step, put("samples/latest.png", scaled[0]), href(out, grid), scaled[1])
+    if tensorboard_dir is not None:
+        from hpcgan.cli.report.tensorboard import write_scalars
+
+        logdir = write_scalars(run, tensorboard_dir)
+        assets.tensorboard = str(logdir) if logdir else None
+    html = page.run_page(run, run_environment(run), assets, made=time.time())
+    write_bytes(out / "index.html", html.encode())
+    _prune(out, written)
+    return RunReport(out / "index.html", run, thumb)
+
+
+def build_sweep_report(
+    root: Path, runs: list[Path], out: Path | None = None, *, tensorboard: bool = False, grids: int = 16,
+    progress: Callable[[int], None] | None = None,
+) -> Path:  # fmt: skip
+    """SWEEP/report/index.html: the table and overlaid curves; each run's page in RUN/report/, or
+    under OUT/runs/ when `out` is given (the runs may not be ours to write into)."""
+    target = out or root / REPORT_DIR
+    prepare_out(target, ("figures",))
+    name = root.resolve().name
+    colors = figures.run_colors(len(runs))
+    rows = []
+    for run_dir, color in zip(runs, colors, strict=True):
+        rel = run_dir.relative_to(root)
+        run_out = target / "runs" / rel if out else None
+        tb = ((target / "tensorboard" / rel) if out else run_dir / "tensorboard") if tensorboard else None
+        report = build_run_report(run_dir, run_out, name=str(rel), grids=grids, tensorboard_dir=tb,
+                                  up=(target / "index.html", name))  # fmt: skip
+        thumb = href(target, report.thumb) if report.thumb else None
+        rows.append(page.SweepRow(report.run, color, href(target, report.page), thumb))
+        if progress:
+            progress(1)
+    written: set[Path] = set()
+    hrefs = {}
+    for key, draw in (("losses", figures.sweep_losses), ("fid", figures.sweep_fid)):
+        data = draw([r.run for r in rows], colors)
+        if data is not None:
+            write_bytes(target / "figures" / f"{key}.png", data)
+            written.add(target / "figures" / f"{key}.png")
+            hrefs[key] = f"figures/{key}.png"
+    html = page.sweep_page(name, str(root.resolve()), rows, hrefs, made=time.time())
+    write_bytes(target / "index.html", html.encode())
+    _prune(target, written)
+    return target / "index.html"
+
+
+def prepare_out(out: Path, subfolders: tuple[str, ...]) -> None:
+    """The report folder exists and is writable, and is not a run dir itself (we prune our old
+    images in it, and RUN/samples holds the run's own grids)."""
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out}: not a folder; choose one for the report with --out")
+    if out.is_dir() and is_run(out):
+        raise UserError(f"--out {out}: that is a run dir; give the report a folder of its own")
+    try:
+        for folder in (out, *(out / s for s in subfolders)):
+            folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{out}: cannot write the report there ({exc.strerror or exc}); choose another with --out") \
+            from None  # fmt: skip
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise UserError(f"{out}: not writable; choose another folder with --out")
+
+
+def href(page_dir: Path, target: Path) -> str:
+    """`target` relative to a page in `page_dir`, as a URL path (run names hold '=', '#', ...)."""
+    rel = os.path.relpath(target.resolve(), page_dir.resolve())
+    return quote(rel.replace(os.sep, "/"))
+
+
+def _prune(out: Path, written: set[Path]) -> None:
+    """Images an earlier report wrote that this one no longer shows (the timeline's spacing moves
+    as a run goes on). Only our own names in our own subfolders."""
+    for pattern in ("figures/*.png", "samples/step-*.png", "samples/latest.png"):
+        for path in out.glob(pattern):
+            if path not in written:
+                path.unlink(missing_ok=True)
