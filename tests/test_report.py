@@ -116,7 +116,8 @@ def test_the_run_page_shows_samples_curves_events_fids_environment_and_config(ru
     assert 'href="../samples/step-000040.png"' in html  # a thumbnail opens the full grid
     for text in ("stopped by SIGUSR2", "requeued (restart 1)", "diverged at step 27", "rolled back to step 20",
                  "completed", "hpcgan eval (random-not-comparable-seed0, n=64)", "during training (random",
-                 "not recorded by the run", os.uname().nodename, "inject_nan_at", "2 starts, 1 stop"):  # fmt: skip
+                 "recorded by the run at its last start", os.uname().nodename, "inject_nan_at",
+                 "2 starts, 1 stop"):  # fmt: skip
         assert text in html, text
     assert "No metrics yet" not in html
 

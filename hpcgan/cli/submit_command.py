@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hpcgan.cli.progress import console
+from hpcgan.cli.strategy_flags import add_strategy_flags, strategy_overrides
 from hpcgan.train.presets import PRESETS
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--inception-weights", metavar="FILE", help="the pytorch-fid weights file (seen by the nodes)")
     e.add_argument("--xrv-weights", metavar="FILE", help="torchxrayvision DenseNet weights file (seen by the nodes)")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.steps=5000")
+    add_strategy_flags(p)
     p.set_defaults(run=run_submit)
 
 
@@ -57,6 +59,7 @@ def run_submit(args: argparse.Namespace) -> int:
 
     fields = SubmitOptions.__dataclass_fields__
     options = SubmitOptions(**{k: v for k, v in vars(args).items() if k in fields})
+    options.overrides = [*options.overrides, *strategy_overrides(args)]
     if options.eval_run is not None:
         options.weights = args.xrv_weights if args.extractor == "xrv" else args.inception_weights
         return _run_submit_eval(options)

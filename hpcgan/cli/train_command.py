@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from hpcgan.cli.progress import console, step_progress
+from hpcgan.cli.strategy_flags import add_strategy_flags, strategy_overrides
 from hpcgan.train.config import apply_overrides
 from hpcgan.train.presets import PRESETS, preset
 
@@ -17,6 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--run-dir", type=Path, default=None, help="run directory (default runs/<gan>)")
     p.add_argument("--resume", default="auto", help="auto (latest valid checkpoint in the run dir), none, or a PATH")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. train.steps=500 optim.lr_g=1e-4 seed=1")
+    add_strategy_flags(p)
     p.set_defaults(run=run_train)
 
 
@@ -24,7 +26,7 @@ def run_train(args: argparse.Namespace) -> int:
     from hpcgan.train.stop_signals import REQUEUE_EXIT_CODE, StopSignals
     from hpcgan.train.trainer import Trainer  # torch and accelerate load only for this command
 
-    config = apply_overrides(preset(args.gan), args.overrides)
+    config = apply_overrides(preset(args.gan), [*args.overrides, *strategy_overrides(args)])
     config.data = str(args.data)
     run_dir = args.run_dir or Path("runs") / config.gan
     with StopSignals() as stop:  # from the start: a USR2 during set-up must not kill the job

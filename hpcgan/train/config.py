@@ -20,6 +20,7 @@ from hpcgan.eval.inception import find_weights
 from hpcgan.models.augment import POLICIES
 from hpcgan.models.build import ModelSpec, build_networks
 from hpcgan.models.losses import LOSSES
+from hpcgan.train.deepspeed_config import check_strategy
 from hpcgan.train.guard import POLICIES as GUARD_POLICIES
 from hpcgan.train.precision import PRECISIONS
 
@@ -77,6 +78,10 @@ class TrainConfig:
     log_every: int = 10
     sample_every: int = 500
     channels_last: bool = True  # NHWC convolutions (faster in oneDNN and on tensor cores); see bench train
+    strategy: str = "ddp"  # ddp (accelerate) | deepspeed (two ZeRO engines, hpcgan/train/deepspeed_strategy.py)
+    zero: int = 2  # strategy=deepspeed: ZeRO stage 1 (optimizer states partitioned) | 2 (and gradients)
+    offload_optimizer: str = "none"  # strategy=deepspeed: none | cpu (optimizer states and step in host memory)
+    deepspeed_config: str = ""  # strategy=deepspeed: a DeepSpeed JSON merged in; must agree with the keys above
 
 
 @dataclass
@@ -108,6 +113,12 @@ class GuardConfig:
     inject_nan_times: int = 1  # ... the first this many times the run reaches it
 
 
+# Cadences, and how the work is spread over ranks: a checkpoint resumes under any of them (a DDP
+# checkpoint can start a DeepSpeed run and back), and runs from before these keys keep their hash.
+NOT_HASHED_TRAIN_KEYS = ("steps", "log_every", "sample_every", "num_workers", "strategy", "zero",
+                         "offload_optimizer", "deepspeed_config")  # fmt: skip
+
+
 @dataclass
 class RunConfig:
     gan: str = "dcgan64"
@@ -127,9 +138,7 @@ class RunConfig:
     def hash(self) -> str:
         """What must match for an exact resume: everything but the step count and cadences."""
         d = self.to_dict()
-        d["train"] = {
-            k: v for k, v in d["train"].items() if k not in ("steps", "log_every", "sample_every", "num_workers")
-        }
+        d["train"] = {k: v for k, v in d["train"].items() if k not in NOT_HASHED_TRAIN_KEYS}
         d.pop("checkpoint")
         d.pop("guard")  # its effect (LR scale, reseeds) is in the checkpoint's guard state
         d.pop("eval")  # measures, changes nothing
@@ -220,6 +229,7 @@ def check(config: RunConfig) -> None:
     require(c.loss.kind in LOSSES, "loss.kind", " | ".join(LOSSES))
     require(c.optim.name in ("adam", "rmsprop"), "optim.name", "adam | rmsprop")
     require(c.train.precision in PRECISIONS, "train.precision", " | ".join(PRECISIONS))
+    check_strategy(c)
     require(c.guard.policy in GUARD_POLICIES, "guard.policy", " | ".join(GUARD_POLICIES))
     require(c.eval.extractor in EXTRACTORS, "eval.extractor", " | ".join(EXTRACTORS))
     require(c.eval.every == 0 or c.eval.n >= 2, "eval.n", "at least 2 generated images (thousands for a stable FID)")

@@ -33,11 +33,13 @@ from hpcgan.models.ema import update_ema
 from hpcgan.train import run_hold
 from hpcgan.train.checkpoint import checkpoint_path, latest_valid, load_checkpoint, save_best, save_checkpoint
 from hpcgan.train.config import RunConfig, check, networks_for
+from hpcgan.train.deepspeed_config import ZERO_PARTITIONS
 from hpcgan.train.fid_during_training import TrainingEvaluator
 from hpcgan.train.gan_steps import StepStats, discriminator_loss, generator_loss
 from hpcgan.train.guard import DivergenceGuard
 from hpcgan.train.precision import Precision, scaler_state
 from hpcgan.train.run_outputs import MetricsLog, save_grid
+from hpcgan.train.software_versions import software_versions
 from hpcgan.train.stop_signals import StopSignals
 
 PURPOSE_D, PURPOSE_G, PURPOSE_AUG = 1, 2, 3
@@ -70,11 +72,20 @@ class Trainer:
         # Construct networks: the same seed on every rank gives the same initial weights.
         torch.manual_seed(config.seed)
         g, d = networks_for(config, self.num_classes)
-        if config.train.channels_last:  # before the EMA copy, which then shares the layout
+        # Not under DeepSpeed: ZeRO moves the parameters into one flat (contiguous) buffer per network.
+        if config.train.channels_last and config.train.strategy != "deepspeed":  # before the EMA copy
             g, d = g.to(memory_format=torch.channels_last), d.to(memory_format=torch.channels_last)
         self.ema = copy.deepcopy(g).eval().requires_grad_(False).to(self.device) if config.train.ema else None
         opt_g, opt_d = _optimizer(config, g, "g"), _optimizer(config, d, "d")
-        self.g, self.d, self.opt_g, self.opt_d = self.acc.prepare(g, d, opt_g, opt_d)
+        # The strategy seam: DDP through accelerate, or two DeepSpeed engines (self.engines).
+        self.engines = None
+        if config.train.strategy == "deepspeed":
+            from hpcgan.train.deepspeed_strategy import DeepSpeedPair  # deepspeed is an optional extra
+
+            e = self.engines = DeepSpeedPair(config, g, d, opt_g, opt_d, self.world)
+            self.g, self.d, self.opt_g, self.opt_d = e.g, e.d, e.opt_g, e.opt_d
+        else:
+            self.g, self.d, self.opt_g, self.opt_d = self.acc.prepare(g, d, opt_g, opt_d)
         self.loader = ShardLoader(
             shard_set,
             config.train.batch_size,
@@ -110,7 +121,7 @@ class Trainer:
         after which every rank saved a checkpoint at the same step. `on_step(step, latest logged
         metrics)` reports progress (rank 0)."""
         c = self.config
-        self._event("start", **_scheduler_facts())
+        self._event("start", **_scheduler_facts(), versions=software_versions())
         batches = self._batches()
         started, images_done = time.perf_counter(), 0
         while self.step < c.train.steps:
@@ -172,13 +183,16 @@ class Trainer:
             quality = (self.config.train.jpeg_quality, 95)
             real = augment(real, self.config.train.augment, self._generator(PURPOSE_AUG, k), jpeg_quality=quality)
         self._real = real  # BiGAN's G step encodes the same real batch
+        g, d = self._forward_modules()
         with self.precision.autocast():
-            loss, stats = discriminator_loss(self.config, self.g, self.d, real, labels, self.num_classes, gen)
+            loss, stats = discriminator_loss(self.config, g, d, real, labels, self.num_classes, gen)
         if self._inject_nan():
             loss = loss * float("nan")
             stats.loss = loss.detach()
         stats.grad_norm = self._step(loss, self.d, self.opt_d, self.scaler_d)
-        if self.config.optim.weight_clip:
+        if self.config.optim.weight_clip and self.engines is not None:
+            self.engines.clamp_weights(self.d, self.config.optim.weight_clip)
+        elif self.config.optim.weight_clip:
             with torch.no_grad():
                 for p in self.d.parameters():
                     p.clamp_(-self.config.optim.weight_clip, self.config.optim.weight_clip)
@@ -191,7 +205,7 @@ class Trainer:
             with self.precision.autocast():
                 loss, stats = generator_loss(
                     self.config,
-                    self.g,
+                    self._forward_modules()[0],
                     d_module,
                     self.config.train.batch_size,
                     self.num_classes,
@@ -204,9 +218,18 @@ class Trainer:
             d_module.requires_grad_(True)
         return stats
 
+    def _forward_modules(self) -> tuple:
+        """What the losses call: the DDP wrappers, or under DeepSpeed the engines' modules (see
+        deepspeed_strategy.py for why forwards bypass the engines)."""
+        if self.engines is None:
+            return self.g, self.d
+        return self.g.module, self.d.module
+
     def _step(self, loss: torch.Tensor, model, optimizer, scaler) -> torch.Tensor:
         """Backward, unscale, clip, step; returns the (pre-clip) gradient norm. In fp16 the
         network's own scaler skips steps with overflowing gradients and lowers its scale."""
+        if self.engines is not None:
+            return self.engines.step(loss, model)
         self.acc.backward(scaler.scale(loss) if scaler is not None else loss)
         if scaler is not None:
             scaler.unscale_(optimizer)
@@ -354,8 +377,8 @@ class Trainer:
             "g": self.acc.unwrap_model(self.g).state_dict(),
             "d": self.acc.unwrap_model(self.d).state_dict(),
             "ema": self.ema.state_dict() if self.ema is not None else {},
-            "opt_g": self.opt_g.state_dict(),
-            "opt_d": self.opt_d.state_dict(),
+            "opt_g": self.opt_g.state_dict() if self.engines is None else self.engines.optimizer_state(self.g),
+            "opt_d": self.opt_d.state_dict() if self.engines is None else self.engines.optimizer_state(self.d),
             "scaler_g": scaler_state(self.scaler_g),
             "scaler_d": scaler_state(self.scaler_d),
             "guard": self.guard.state_dict(),
@@ -411,8 +434,14 @@ class Trainer:
         self.acc.unwrap_model(self.d).load_state_dict(state["d"])
         if self.ema is not None:
             self.ema.load_state_dict(state["ema"])
-        self.opt_g.load_state_dict(state["opt_g"])
-        self.opt_d.load_state_dict(state["opt_d"])
+        if self.engines is not None:
+            for engine, name in ((self.g, "g"), (self.d, "d")):
+                self.engines.load_optimizer_state(engine, state[f"opt_{name}"], self.world, self.rank, name)
+        elif ZERO_PARTITIONS in state["opt_g"]:
+            warnings.warn("optimizer states of a DeepSpeed checkpoint: weights only, Adam starts afresh", stacklevel=1)
+        else:
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
         for scaler, key in ((self.scaler_g, "scaler_g"), (self.scaler_d, "scaler_d")):
             if scaler is not None and state.get(key):
                 scaler.load_state_dict(state[key])

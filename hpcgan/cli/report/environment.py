@@ -3,14 +3,11 @@ software versions, recorded ones when the run has them, else this machine's, lab
 
 from __future__ import annotations
 
-import platform
 import socket
 from dataclasses import dataclass
-from importlib import metadata
 
 from hpcgan.cli.report.collect import RunData
-
-PACKAGES = ("hpcgan", "torch", "accelerate", "torchmetrics", "numpy", "submitit", "webdataset", "pillow", "matplotlib")
+from hpcgan.train.software_versions import software_versions
 
 
 @dataclass(frozen=True)
@@ -23,18 +20,6 @@ class Environment:
     facts: dict[str, str]  # cluster, nodes, tasks per node ... from job.json
 
 
-def machine_versions() -> dict[str, str]:
-    """Read from package metadata, so torch is never imported for it."""
-    out = {"python": platform.python_version()}
-    for name in PACKAGES:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    out["platform"] = f"{platform.system()} {platform.release()} ({platform.machine()})"
-    return out
-
-
 def run_environment(run: RunData) -> Environment:
     starts = run.starts
     recorded = next((e["versions"] for e in reversed(starts) if isinstance(e.get("versions"), dict)), None)
@@ -42,7 +27,7 @@ def run_environment(run: RunData) -> Environment:
         versions, source = {str(k): str(v) for k, v in recorded.items()}, "recorded by the run at its last start"
     else:
         # Runs don't record versions (yet): say plainly these are the report machine's.
-        versions = machine_versions()
+        versions = software_versions()
         source = f"not recorded by the run: these are the versions on {socket.gethostname()}, which made this report"
     facts = {}
     for key, label in (("cluster", "cluster"), ("nodes", "nodes"), ("tasks_per_node", "tasks per node"),
