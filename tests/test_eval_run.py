@@ -59,6 +59,9 @@ def test_two_gloo_ranks_evaluate_the_same_images_as_one(trained, tmp_path):
     one = evals(run_dir)[-1]
     assert (two["n_real"], two["n_fake"]) == (one["n_real"], one["n_fake"]) == (128, 200)
     assert two["fid"] == pytest.approx(one["fid"], rel=1e-6)
+    # The kept features are the first images by number on any world size: KID and precision/recall agree too.
+    for key in ("kid", "kid_std", "precision", "recall"):
+        assert two[key] == pytest.approx(one[key], rel=1e-9, abs=1e-12), key
 
 
 def test_eval_errors_are_one_line(trained, tmp_path):

@@ -264,5 +264,10 @@ def test_bad_input_is_one_line(runs, tmp_path, capsys):
         ([run_dir, "--out", sweep / "001-lr_g=0.001"], "that is a run dir"),
         ([run_dir, "--grids", "0"], "--grids 0"),
     ]
+    paper = tmp_path / "paper"
+    (paper / "figures").mkdir(parents=True)
+    (paper / "figures" / "losses.png").write_bytes(b"the user's own figure")
+    cases.append(([run_dir, "--out", paper], "not an hpcgan report folder"))
     for args, *words in cases:
         assert_one_line_error(_in_process(capsys, "report", *args), *words)
+    assert (paper / "figures" / "losses.png").read_bytes() == b"the user's own figure"  # nothing pruned

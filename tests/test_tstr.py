@@ -74,14 +74,14 @@ def test_tstr_and_augment_on_a_conditional_run(conditional_run, phantoms):
     _, shards = phantoms
     proc = run_cli("tstr", conditional_run, "--seeds", "2", *FAST, threads=1)
     assert "synthetic - real" in proc.stdout and "tested on 100 real images" in proc.stdout
-    result = json.loads((conditional_run / "tstr" / "tstr.json").read_text())
+    result = json.loads((conditional_run / "tstr" / "tstr-step0000020-ph32-val.json").read_text())
     assert result["classes"] == ["normal", "opacity"] and result["test"].endswith(":val")
     assert [r["arm"] for r in result["runs"]] == ["real", "synthetic"] * 2
     assert {r["n_train"] for r in result["runs"]} == {300}  # synthetic: as many as real, same class mix
     assert all(0 <= r[m] <= 1 for r in result["runs"] for m in ("accuracy", "f1", "precision", "recall", "auc"))
     assert result["summary"]["synthetic"]["accuracy"]["ci"] is not None
     run_cli("tstr", conditional_run, "--mode", "augment", "--seeds", "1", "--n", "60", *FAST, threads=1)
-    augment = json.loads((conditional_run / "tstr" / "augment.json").read_text())
+    augment = json.loads((conditional_run / "tstr" / "augment-step0000020-ph32-val.json").read_text())
     assert [(r["arm"], r["n_train"]) for r in augment["runs"]] == [("real", 300), ("real+synthetic", 360)]
     assert augment["difference"]["of"] == "real+synthetic - real"
 
@@ -94,6 +94,9 @@ def test_tstr_errors_are_one_line(conditional_run, phantoms, tmp_path):
     run_cli("train", "--gan", "dcgan64", "--data", shards, "--run-dir", tmp_path / "plain", *TINY, "train.steps=2",
             threads=1)  # fmt: skip
     assert_one_line_error(run_cli("tstr", tmp_path / "plain", check=False), "unconditional")
+    loose = tmp_path / "loose.pt"
+    loose.write_bytes((conditional_run / "checkpoints" / "step-0000020.pt").read_bytes())
+    assert_one_line_error(run_cli("tstr", loose, check=False), "no readable config.json")
     other = tmp_path / "other"
     (other / "a").mkdir(parents=True)
     (other / "b").mkdir()

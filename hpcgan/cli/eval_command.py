@@ -39,9 +39,15 @@ def run_eval(args: argparse.Namespace) -> int:
     weights = args.xrv_weights if args.extractor == "xrv" else args.inception_weights
     options = EvalOptions(args.checkpoints, args.n, args.split, args.extractor, weights, args.batch_size,
                           args.diversity_pairs)  # fmt: skip
+    if "WORLD_SIZE" not in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
+        # Plain srun sets only SLURM_* variables: RANK, WORLD_SIZE, MASTER_ADDR/PORT from them.
+        import submitit
+
+        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
-        # Launched as N ranks (torchrun, srun): every rank takes a share of the images.
-        torch.distributed.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        # Launched as N ranks (torchrun, srun): every rank takes a share of the images. gloo even on
+        # GPUs: the statistics live on the CPU, and NCCL would need a device per rank for them.
+        torch.distributed.init_process_group("gloo")
     evaluate_run(args.run_path, options, on_result=print_result, progress=lambda d: progress_bar(d, total=None))
     return 0
 

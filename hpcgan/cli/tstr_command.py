@@ -18,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train on synthetic, test on real: a classifier's accuracy/F1/AUC from a conditional run's samples",
         description="Mode tstr trains one classifier on synthetic images and one on the run's real training "
         "images (the baseline); mode augment trains on real and on real + synthetic. Both are tested on the "
-        "same real held-out images, once per seed; results go to RUN/tstr/<mode>.json.",
+        "same real held-out images, once per seed; results go to RUN/tstr/<mode>-step<N>-<test set>-<split>.json.",
     )
     p.add_argument("run_path", type=Path, metavar="RUN", help="run directory (newest valid checkpoint) or a .pt file")
     p.add_argument("--mode", default="tstr", help="tstr (synthetic vs real) or augment (real + synthetic vs real)")
@@ -64,7 +64,12 @@ def run_tstr(args: argparse.Namespace) -> int:
             f"RUN {args.run_path}: an unconditional run; tstr needs labelled synthetic images from a conditional "
             "one (cgan64, acgan256, or model.conditional=projection|aux)"
         )
-    config = json.loads((gen.run_dir / "config.json").read_text())
+    try:
+        config = json.loads((gen.run_dir / "config.json").read_text())
+        config["data"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError):
+        raise UserError(f"RUN {args.run_path}: no readable config.json with the run's data in {gen.run_dir}; "
+                        "pass a run dir or a checkpoint inside RUN/checkpoints") from None  # fmt: skip
     real_set = ShardSet.open(config["data"])
     test_set = ShardSet.open(args.test or config["data"])
     split = args.test_split or ("test" if "test" in test_set.splits else "val")
@@ -101,7 +106,8 @@ def run_tstr(args: argparse.Namespace) -> int:
         test=f"{test_set.root}:{split}", n_test=len(test_labels), n_real_train=len(real[1]),
         n_synthetic=n_synthetic, classifier=vars(options),
     )  # fmt: skip
-    out = gen.run_dir / "tstr" / f"{args.mode}.json"
+    # Named by what it measured: another checkpoint or test set never overwrites an earlier result.
+    out = gen.run_dir / "tstr" / f"{args.mode}-step{gen.step:07d}-{test_set.root.name}-{split}.json"
     out.parent.mkdir(exist_ok=True)
     write_json(out, result)
     _print(result, out)

@@ -26,7 +26,7 @@ from hpcgan.eval.precision_recall import precision_recall
 
 # sample(n, rank_seed) -> uint8 images [n, 1, S, S] from the generator under evaluation
 Sampler = Callable[[int, int], torch.Tensor]
-KID_KEEP = 2000  # features kept per rank for KID
+KID_KEEP = 2000  # features kept in all (not per rank) for KID and precision/recall
 
 
 def _rank_world() -> tuple[int, int]:
@@ -84,7 +84,7 @@ def fake_stats(
     for k, start in enumerate(range(0, n, batch_size)):
         if k % world == rank:
             features = extractor(sample(min(batch_size, n - start), k).to(device))
-            stats.update(features)
+            stats.update(features, first_row=start)  # kept rows: the first KID_KEEP images, on any world size
             if class_probs is not None:
                 class_probs.update(extractor.logits_from_features(features), k)
     if class_probs is not None:

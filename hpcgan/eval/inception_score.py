@@ -9,6 +9,7 @@ import torch
 import torch.distributed as dist
 
 from hpcgan.errors import UserError
+from hpcgan.eval.feature_stats import all_reduce_sum
 
 
 class ClassProbStats:
@@ -29,8 +30,9 @@ class ClassProbStats:
     def reduce(self) -> ClassProbStats:
         """All ranks' sums (a collective: every rank must call it)."""
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            for tensor in (self.prob_sum, self.neg_entropy_sum, self.count):
-                dist.all_reduce(tensor)
+            self.prob_sum = all_reduce_sum(self.prob_sum)
+            self.neg_entropy_sum = all_reduce_sum(self.neg_entropy_sum)
+            self.count = all_reduce_sum(self.count)
         return self
 
     def score(self) -> tuple[float, float]:

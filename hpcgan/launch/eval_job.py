@@ -22,7 +22,6 @@ class EvalJob(submitit.helpers.Checkpointable):
         self.n, self.split, self.extractor, self.weights = n, split, extractor, weights
 
     def __call__(self) -> list[dict[str, Any]]:
-        import torch
         import torch.distributed as dist
 
         from hpcgan.train.evaluate_run import EvalOptions, describe, evaluate_run
@@ -31,7 +30,7 @@ class EvalJob(submitit.helpers.Checkpointable):
         # elements sharing a node don't collide). CUDA_VISIBLE_DEVICES stays whole, as in TrainJob.
         env = submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
         if env.world_size > 1:
-            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+            dist.init_process_group("gloo")  # the statistics are CPU tensors (see cli/eval_command.py)
         try:
             options = EvalOptions(checkpoints=self.checkpoint_file, n=self.n, split=self.split,
                                   extractor=self.extractor, weights=self.weights)  # fmt: skip

@@ -119,8 +119,16 @@ def deepspeed_config(config: RunConfig, world_size: int | None) -> dict[str, Any
             raise UserError(
                 f"--deepspeed-config {t.deepspeed_config}: {path} is {theirs}, but {ours_text}; make them agree"
             )
+    if _lookup(user, "zero_optimization.elastic_checkpoint")[1]:
+        # Our checkpoint keeps each rank's own partition; DeepSpeed's elastic merge would mix them.
+        raise UserError(f"--deepspeed-config {t.deepspeed_config}: zero_optimization.elastic_checkpoint is not "
+                        "supported (checkpoints resume on the same world size and stage)")  # fmt: skip
     for name in ("bf16", "fp16", "torch_autocast"):
-        if user.get(name, {}).get("enabled", False):
+        section = user.get(name)
+        if section is not None and not isinstance(section, dict):
+            raise UserError(f"--deepspeed-config {t.deepspeed_config}: {name} is {section!r}; expected a section "
+                            "({...}), and precision comes from train.precision anyway")  # fmt: skip
+        if (section or {}).get("enabled", False):
             raise UserError(
                 f"--deepspeed-config {t.deepspeed_config}: {name}.enabled is true, but precision comes from "
                 f"train.precision={precision} (fp32 | bf16); drop the {name!r} section"

@@ -71,7 +71,9 @@ class DeepSpeedPair:
 
         full = engine.optimizer.state_dict()
         mine = {
-            "base": full["base_optimizer_state"],  # torch Adam's state over this rank's flat partition
+            # torch Adam's state over this rank's flat partition, on the CPU: gathered GPU tensors would
+            # land on every rank's GPU, a full unpartitioned copy each, undoing ZeRO at checkpoint time.
+            "base": _cpu(full["base_optimizer_state"]),
             "fp32": [t.detach().cpu().clone() for t in full["single_partition_of_fp32_groups"]],
             "loss_scaler": _scalars(full["loss_scaler"]),
         }
@@ -135,3 +137,13 @@ def _engine(deepspeed, model: nn.Module, optimizer, ds_config: dict[str, Any]):
 def _scalars(obj: Any) -> dict[str, Any]:
     """The numbers of a DeepSpeed loss scaler (its class would not pass weights_only loading)."""
     return {k: v for k, v in vars(obj).items() if isinstance(v, bool | int | float)}
+
+
+def _cpu(tree: Any) -> Any:
+    if isinstance(tree, torch.Tensor):
+        return tree.detach().cpu()
+    if isinstance(tree, dict):
+        return {k: _cpu(v) for k, v in tree.items()}
+    if isinstance(tree, list | tuple):
+        return type(tree)(_cpu(v) for v in tree)
+    return tree

@@ -3,13 +3,16 @@ the Inception Score with the inception extractor, and MS-SSIM diversity, one lin
 in RUN/eval.jsonl.
 
 Every rank of the job calls `evaluate_run`; the generated images are split across them and the
-statistics all-reduced (hpcgan/eval/evaluate.py), and rank 0 writes. Lines are appended with one
-write each, so the array elements of `python -m hpcgan.submit --eval` can share the file.
+statistics all-reduced (hpcgan/eval/evaluate.py), and rank 0 writes. Rank 0 also picks the
+checkpoints for all. Lines are appended under a lock, so the array elements of
+`python -m hpcgan.submit --eval` can share the file.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -84,13 +87,73 @@ def _sampler(gen: LoadedGenerator) -> Callable[[int, int], torch.Tensor]:
     return sample
 
 
-def _diversity(sample: Callable[[int, int], torch.Tensor], real: torch.Tensor, pairs: int) -> dict[str, float]:
-    """Mean MS-SSIM of generated pairs (both from one latent batch, so one class if conditional)
-    and of real pairs (the first images of the split: the shard writer shuffled them)."""
-    fake = sample(2 * pairs, DIVERSITY_SEED)
-    half = len(real) // 2
-    return {"ms_ssim": mean_ms_ssim(fake[:pairs], fake[pairs:]),
-            "ms_ssim_real": mean_ms_ssim(real[:half], real[half : 2 * half])}  # fmt: skip
+def _diversity(gen: LoadedGenerator, real: tuple[torch.Tensor, torch.Tensor], pairs: int) -> dict[str, float]:
+    """Mean MS-SSIM of generated pairs and of real pairs (the first images of the split: the shard
+    writer shuffled them). For a conditional run both sides pair images of one class with each other,
+    class by class, so that class differences do not pass for diversity."""
+    sample = _sampler(gen)
+    classes = len(gen.classes) if gen.conditional else 1
+    fake_scores, real_scores = [], []
+    for c in range(classes):
+        share = max(1, pairs // classes)
+        fake = sample(2 * share, DIVERSITY_SEED * classes + c)  # a seed that is c modulo classes: class c
+        mine = real[0][real[1] == c] if classes > 1 else real[0]
+        half = min(share, len(mine) // 2)
+        fake_scores.append((mean_ms_ssim(fake[:share], fake[share:]), share))
+        if half:
+            real_scores.append((mean_ms_ssim(mine[:half], mine[half : 2 * half]), half))
+
+    def weighted(scores: list[tuple[float, int]]) -> float:
+        return sum(v * w for v, w in scores) / sum(w for _, w in scores) if scores else float("nan")
+
+    return {"ms_ssim": weighted(fake_scores), "ms_ssim_real": weighted(real_scores)}
+
+
+def _agreed(compute: Callable[[], Any]) -> Any:
+    """compute() on rank 0 and its result, or its one-line error, on every rank: ranks that looked
+    at a run dir on their own could see different checkpoints while training writes or prunes them."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return compute()
+    box: list[Any] = [None]
+    if dist.get_rank() == 0:
+        try:
+            box = [("ok", compute())]
+        except UserError as exc:
+            box = [("error", str(exc))]
+    dist.broadcast_object_list(box, src=0)
+    kind, value = box[0]
+    if kind == "error":
+        raise UserError(value)
+    return value
+
+
+def _load_on_every_rank(path: Path) -> LoadedGenerator:
+    """The generator of `path`, checked to be the same file on every rank (one rank failing fails all)."""
+    try:
+        gen, digest = load_generator(path, "cpu"), ""
+    except UserError as exc:
+        gen, digest = None, f"error: {exc}"
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        digests: list[Any] = [None] * dist.get_world_size()
+        dist.all_gather_object(digests, digest or gen.checkpoint_sha256)
+        failed = next((d for d in digests if d.startswith("error: ")), None)
+        if failed:
+            raise UserError(failed[len("error: "):])
+        if len(set(digests)) > 1:
+            raise UserError(f"{path}: the ranks read different contents (rewritten while loading?); run again")
+    if gen is None:
+        raise UserError(digest[len("error: "):])
+    return gen
+
+
+def _append_line(path: Path, line: str) -> None:
+    """One locked, synced append: the elements of an eval array may finish together on several nodes
+    (O_APPEND alone is not atomic on NFS)."""
+    with path.open("a") as handle:
+        fcntl.lockf(handle, fcntl.LOCK_EX)
+        handle.write(line + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def evaluate_run(
@@ -103,33 +166,34 @@ def evaluate_run(
 
     check_options(o)
     run_dir = Path(run_dir)
-    paths = select_checkpoints(run_dir, o.checkpoints)
+    paths = _agreed(lambda: select_checkpoints(run_dir, o.checkpoints))
     main = not dist.is_initialized() or dist.get_rank() == 0
     extractor, identity = build_extractor(o.extractor, weights=o.weights)
     config = json.loads((run_dir / "config.json").read_text())
     shard_set = ShardSet.open(config["data"])
     real = real_stats(shard_set, extractor, identity, o.split, o.batch_size)
-    real_images = read_split(shard_set, o.split, limit=2 * o.diversity_pairs)[0] if o.diversity_pairs and main else None
+    # Enough real images for per-class pairs; only rank 0 computes MS-SSIM (no collectives in it).
+    real_images = read_split(shard_set, o.split, limit=4 * o.diversity_pairs) if o.diversity_pairs and main else None
     results = []
     for path in paths:
-        gen = load_generator(path, "cpu")
+        gen = _load_on_every_rank(path)
         sample = _sampler(gen)
         class_probs = ClassProbStats(1008) if hasattr(extractor, "logits_from_features") else None
         started = time.perf_counter()
         context = progress(f"eval step {gen.step}") if progress and main else contextlib.nullcontext()
         with context:
             fake = fake_stats(sample, o.n, extractor, o.batch_size, class_probs=class_probs)
-        result = {"step": gen.step, "checkpoint": path.name, "extractor": identity, **evaluate(real, fake),
+        result = {"step": gen.step, "checkpoint": path.name, "extractor": identity, "split": o.split,
+                  **evaluate(real, fake),
                   "world_size": dist.get_world_size() if dist.is_initialized() else 1}  # fmt: skip
         if class_probs is not None:
             result["inception_score"], result["inception_score_std"] = class_probs.score()
         if not main:
             continue
         if real_images is not None:
-            result.update(_diversity(sample, real_images, o.diversity_pairs))
+            result.update(_diversity(gen, real_images, o.diversity_pairs))
         result["seconds"] = round(time.perf_counter() - started, 1)
-        with (run_dir / EVAL_LOG).open("a") as handle:
-            handle.write(json.dumps(result) + "\n")
+        _append_line(run_dir / EVAL_LOG, json.dumps(result))
         results.append(result)
         if on_result:
             on_result(result)

@@ -43,4 +43,4 @@ class TrainingEvaluator:
             fake = fake_stats(sample, self.n, self.extractor, self.batch_size, self.device)
         finally:
             g.train(was_training)
-        return {**evaluate(self.real, fake), "extractor": self.identity}
+        return {**evaluate(self.real, fake), "extractor": self.identity, "split": self.split}

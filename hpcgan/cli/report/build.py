@@ -129,6 +129,9 @@ def build_sweep_report(
     return target / "index.html"
 
 
+REPORT_MARKER = ".hpcgan-report"  # marks a folder as ours to prune
+
+
 def prepare_out(out: Path, subfolders: tuple[str, ...]) -> None:
     """The report folder exists and is writable, and is not a run dir itself (we prune our old
     images in it, and RUN/samples holds the run's own grids)."""
@@ -136,6 +139,9 @@ def prepare_out(out: Path, subfolders: tuple[str, ...]) -> None:
         raise UserError(f"{out}: not a folder; choose one for the report with --out")
     if out.is_dir() and is_run(out):
         raise UserError(f"--out {out}: that is a run dir; give the report a folder of its own")
+    if out.is_dir() and any(out.iterdir()) and not (out / REPORT_MARKER).is_file():
+        # We prune old images in a report folder: never in a folder of someone else's files.
+        raise UserError(f"--out {out}: not empty and not an hpcgan report folder; choose a new or empty one")
     try:
         for folder in (out, *(out / s for s in subfolders)):
             folder.mkdir(parents=True, exist_ok=True)
@@ -144,6 +150,7 @@ def prepare_out(out: Path, subfolders: tuple[str, ...]) -> None:
             from None  # fmt: skip
     if not os.access(out, os.W_OK | os.X_OK):
         raise UserError(f"{out}: not writable; choose another folder with --out")
+    write_bytes(out / REPORT_MARKER, b"written by hpcgan report; it may replace the images in this folder\n")
 
 
 def href(page_dir: Path, target: Path) -> str:

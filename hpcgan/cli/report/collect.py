@@ -28,10 +28,12 @@ class FidPoint:
 
     @property
     def series(self) -> str:
-        """FIDs compare only within one series: same source, extractor and sample count."""
+        """FIDs compare only within one series: same source, extractor, sample count and real split."""
         where = "during training" if self.source == "training" else "hpcgan eval"
         n = f", n={self.n_fake}" if self.n_fake else ""
-        return f"{where} ({self.extractor}{n})"
+        split = self.extra.get("split")
+        against = f", against {split}" if split and split != "train" else ""
+        return f"{where} ({self.extractor}{n}{against})"
 
 
 @dataclass(frozen=True)
