@@ -60,16 +60,22 @@ def test_a_preempted_job_checkpoints_requeues_resumes_and_ends_bit_identical(slu
 def test_scontrol_requeue_and_scancel_resume_from_the_last_checkpoint(slurm, ph64, tmp_path):
     requeued, cancelled = tmp_path / "requeued", tmp_path / "cancelled"
     common = ["--gan", "dcgan64", "--data", ph64, "--time", "10", *TINY, "checkpoint.every=200"]
-    job_r = submit(*common, "--run-dir", requeued, "train.steps=1200")
+    job_r = submit(*common, "--run-dir", requeued, "train.steps=3000")
     job_c = submit(*common, "--run-dir", cancelled, "train.steps=100000")
     wait_for(lambda: last_step(requeued) >= 250 and last_step(cancelled) >= 250, 180, "both jobs to pass step 250")
+    # Requeue at once: a job this small can finish its steps within the seconds the check below takes.
+    sh("scontrol", "requeue", job_r)  # SIGTERM, no USR2
     # A second job on a run dir that a live job holds is refused, naming the holder.
     again = run_cli("submit", "--cluster", "slurm", *common, "--run-dir", cancelled, "train.steps=10", check=False)
     assert_one_line_error(again, f"held by job {job_c} (RUNNING)")
-    sh("scontrol", "requeue", job_r)  # SIGTERM, no USR2
     sh("scancel", job_c)
-    wait_for(lambda: completed(requeued), 300, "the requeued job to finish")
-    starts = [e for e in events(requeued) if e["event"] == "start"]
+
+    def starts() -> list[dict]:
+        return [e for e in events(requeued) if e["event"] == "start"]
+
+    wait_for(lambda: completed(requeued) and len(starts()) >= 2, 300, "the requeued job to start again and finish")
+    assert any(e["event"] == "stopped" and e["signal"] == "SIGTERM" for e in events(requeued))
+    starts = starts()
     assert len(starts) == 2 and starts[1]["step"] >= 200 and starts[1]["restart_count"] == 1
     wait_for_state(job_c, "CANCELLED")
     assert (
@@ -79,7 +85,7 @@ def test_scontrol_requeue_and_scancel_resume_from_the_last_checkpoint(slurm, ph6
     status = run_cli("status", tmp_path, check=False)
     assert status.returncode == 1  # a cancelled run counts as failed
     rows = {line.split("│")[1].strip(): line for line in status.stdout.splitlines() if "│" in line}
-    assert "COMPLETED" in rows["requeued"] and "1200/1200" in rows["requeued"] and "CANCELLED" in rows["cancelled"]
+    assert "COMPLETED" in rows["requeued"] and "3000/3000" in rows["requeued"] and "CANCELLED" in rows["cancelled"]
     # The cancelled run resumes from its checkpoint when submitted again.
     step = max(e["step"] for e in events(cancelled))
     submit(*common, "--run-dir", cancelled, "train.steps=600" if step < 600 else f"train.steps={step + 50}")
