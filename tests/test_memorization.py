@@ -112,7 +112,7 @@ def test_fresh_images_from_the_same_distribution_are_not_flagged(real, extractor
 def test_memorization_command_writes_report_and_picture(trained, tmp_path):
     shards, run_dir = trained
     proc = run_cli("memorization", run_dir, "--n", "200", "--pairs", "6", threads=1)
-    out = run_dir / "memorization"
+    out = run_dir / "memorization" / "step-0000030"
     report = json.loads((out / "memorization.json").read_text())
     assert (report["n_generated"], report["n_train"], report["n_heldout"], report["step"]) == (200, 130, 14, 30)
     assert (report["split"], report["heldout_split"], report["threshold"]) == ("train", "val", 0.5)

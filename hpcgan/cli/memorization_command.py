@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threshold", type=float, default=None,
                    help="near copy: NN distance < THRESHOLD x the real leave-one-out median (0.5)")  # fmt: skip
     p.add_argument("--pairs", type=int, default=16, help="closest pairs to list and draw")
-    p.add_argument("--out", type=Path, default=None, help="output folder (default RUN/memorization)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default RUN/memorization/step-N)")
     p.add_argument("--batch-size", type=int, default=64)
     p.set_defaults(run=run_memorization)
 
@@ -85,7 +85,8 @@ def run_memorization(args: argparse.Namespace) -> int:
         raise UserError(f"{shard_set.root}: split {args.split!r} has {shard_set.count(args.split)} image(s); "
                         "the real baseline needs at least 2")  # fmt: skip
     heldout_split = _heldout_split(shard_set, args.split)
-    out = args.out or gen.run_dir / "memorization"
+    # Per checkpoint: checking another one never overwrites an earlier result.
+    out = args.out or gen.run_dir / "memorization" / f"step-{gen.step:07d}"
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
