@@ -83,6 +83,19 @@ def file_digests(folder: Path, pattern: str = "*.tar") -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob(pattern))}
 
 
+TINY32 = ["model.resolution=32", "model.g_width=8", "model.d_width=8", "train.batch_size=16", "train.num_workers=0"]
+
+
+def tiny_trained_run(root: Path) -> tuple[Path, Path]:
+    """(shards, run): 144 phantoms at 32 px (10% val) and a narrow dcgan64 trained 30 steps on them,
+    checkpoints at 10, 20 and 30 (for the evaluation, memorisation and eval-job tests)."""
+    shards = root / "ph32"
+    run_cli("phantom", shards, "--n", "144", "--size", "32", "--shard-size", "64", "--val-fraction", "0.1")
+    run_cli("train", "--gan", "dcgan64", "--data", shards, "--run-dir", root / "run", *TINY32, "train.steps=30",
+            "checkpoint.every=10", threads=1)  # fmt: skip
+    return shards, root / "run"
+
+
 @pytest.fixture(scope="session")
 def kermany() -> Path:
     if not (KERMANY / "chest_xray").is_dir():

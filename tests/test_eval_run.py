@@ -8,19 +8,13 @@ import sys
 import pytest
 
 from hpcgan.data.index import ShardSet
-from tests.conftest import REPO, assert_one_line_error, run_cli
-
-TINY32 = ["model.resolution=32", "model.g_width=8", "model.d_width=8", "train.batch_size=16", "train.num_workers=0"]
+from tests.conftest import REPO, TINY32, assert_one_line_error, run_cli, tiny_trained_run
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("evalrun")
-    shards = root / "ph32"
-    run_cli("phantom", shards, "--n", "144", "--size", "32", "--shard-size", "64", "--val-fraction", "0.1")
-    run_cli("train", "--gan", "dcgan64", "--data", shards, "--run-dir", root / "run", *TINY32, "train.steps=30",
-            "checkpoint.every=10", threads=1)  # fmt: skip
-    return shards, root / "run"
+    return tiny_trained_run(root)
 
 
 def evals(run_dir):

@@ -14,20 +14,15 @@ from hpcgan.data.phantom import render_phantom
 from hpcgan.eval.extractors import build_extractor
 from hpcgan.eval.memorization import check_memorization, image_batches, nearest_neighbours, split_loader
 from hpcgan.eval.pairs_image import layout, tile_side
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import assert_one_line_error, run_cli, tiny_trained_run
 
-TINY32 = ["model.resolution=32", "model.g_width=8", "model.d_width=8", "train.batch_size=16", "train.num_workers=0"]
 BATCH = 64
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("memrun")
-    shards = root / "ph32"
-    run_cli("phantom", shards, "--n", "144", "--size", "32", "--shard-size", "64", "--val-fraction", "0.1")
-    run_cli("train", "--gan", "dcgan64", "--data", shards, "--run-dir", root / "run", *TINY32, "train.steps=30",
-            "checkpoint.every=10", threads=1)  # fmt: skip
-    return shards, root / "run"
+    return tiny_trained_run(root)
 
 
 @pytest.fixture(scope="module")

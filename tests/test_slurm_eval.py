@@ -13,24 +13,20 @@ import time
 import pytest
 
 from hpcgan.launch.eval_job import EvalJob
-from tests.conftest import REPO, assert_one_line_error, run_cli
+from tests.conftest import REPO, assert_one_line_error, run_cli, tiny_trained_run
 from tests.slurm_cluster import node_of, sh, wait_for, wait_for_state
 
 # 144 images at 32 px: 128 real train images on 1 rank and on 2 (64 each), so both see the same set.
-TINY32 = ["model.resolution=32", "model.g_width=8", "model.d_width=8", "train.batch_size=16", "train.num_workers=0"]
 CHECKPOINTS = ["step-0000010.pt", "step-0000020.pt", "step-0000030.pt"]
 
 
 @pytest.fixture(scope="module")
 def trained(slurm, tmp_path_factory):
     """A run with 3 checkpoints, and RUN/../reference: a copy of it evaluated by `hpcgan eval` for the
-    first checkpoint, which caches the real statistics. With the cache in place, no job's ranks can
-    disagree on whether it exists (each rank checks for itself, while other jobs may be writing it)."""
+    first checkpoint, which caches the real statistics, so the array's elements all read them rather
+    than each computing them at once."""
     root = tmp_path_factory.mktemp("slurm-eval")  # /tmp: every node of the local cluster sees it
-    shards = root / "ph32"
-    run_cli("phantom", shards, "--n", "144", "--size", "32", "--shard-size", "64", "--val-fraction", "0.1")
-    run_cli("train", "--gan", "dcgan64", "--data", shards, "--run-dir", root / "run", *TINY32, "train.steps=30",
-            "checkpoint.every=10", threads=1)  # fmt: skip
+    tiny_trained_run(root)
     first = local_eval(copy_run(root / "run", root / "reference"), CHECKPOINTS[0])
     assert first.wait(timeout=300) == 0, first.stderr.read()
     return root / "run"
