@@ -60,7 +60,7 @@ def test_two_gloo_ranks_evaluate_the_same_images_as_one(trained, tmp_path):
 
 def test_eval_errors_are_one_line(trained, tmp_path):
     shards, run_dir = trained
-    assert_one_line_error(run_cli("eval", run_dir, "--n", "1", check=False), "--n 1")
+    assert_one_line_error(run_cli("eval", run_dir, "--n", "3", check=False), "--n 3")
     assert_one_line_error(run_cli("eval", tmp_path, check=False), "no committed checkpoint")
     assert_one_line_error(run_cli("eval", run_dir, "--extractor", "clip", check=False), "--extractor clip")
     assert_one_line_error(run_cli("eval", run_dir, "--checkpoints", "best", check=False), "eval.every")

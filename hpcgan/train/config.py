@@ -232,7 +232,8 @@ def check(config: RunConfig) -> None:
     check_strategy(c)
     require(c.guard.policy in GUARD_POLICIES, "guard.policy", " | ".join(GUARD_POLICIES))
     require(c.eval.extractor in EXTRACTORS, "eval.extractor", " | ".join(EXTRACTORS))
-    require(c.eval.every == 0 or c.eval.n >= 2, "eval.n", "at least 2 generated images (thousands for a stable FID)")
+    require(c.eval.every == 0 or c.eval.n >= 4, "eval.n",
+            "at least 4 generated images (precision/recall's k-NN; thousands for a stable FID)")  # fmt: skip
     if c.eval.every and c.eval.extractor == "inception":
         try:  # missing weights fail now, not at the first evaluation
             find_weights(c.eval.weights or None)

@@ -50,8 +50,9 @@ class EvalOptions:
 
 
 def check_options(o: EvalOptions) -> None:
-    if o.n < 2:
-        raise UserError(f"--n {o.n}: FID needs at least 2 generated images (thousands for a stable value)")
+    if o.n < 4:
+        raise UserError(f"--n {o.n}: expected at least 4 generated images (precision/recall's k-NN needs more than "
+                        "3; FID needs thousands for a stable value)")  # fmt: skip
     if o.batch_size < 1:
         raise UserError(f"--batch-size {o.batch_size}: expected at least 1")
     if o.diversity_pairs < 0:
