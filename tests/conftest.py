@@ -105,13 +105,22 @@ def kermany() -> Path:
 
 @pytest.fixture(scope="module")
 def slurm():
-    """The local SLURM cluster's client environment, set for the module (skip or fail without it)."""
+    """The local SLURM cluster's client environment, set for the module (skip or fail without it).
+
+    One module at a time has the cluster: the preemption tests send high-priority jobs that would
+    also preempt another module's jobs (xdist runs modules side by side), and those tests count
+    their job's starts and stops. Tests without SLURM go on in parallel meanwhile."""
+    import fcntl
+    import tempfile
+
     from tests.slurm_cluster import cluster_env
 
     env = cluster_env()
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("SLURM_CONF", env["SLURM_CONF"])
-        yield env
+    with open(Path(tempfile.gettempdir()) / "hpcgan-tests-slurm.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("SLURM_CONF", env["SLURM_CONF"])
+            yield env
 
 
 @pytest.fixture(scope="module")
