@@ -23,6 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from hpcgan.train.process_exit import exit_now
     from hpcgan.train.stop_signals import REQUEUE_EXIT_CODE, StopSignals
     from hpcgan.train.trainer import Trainer  # torch and accelerate load only for this command
 
@@ -41,16 +42,26 @@ def run_train(args: argparse.Namespace) -> int:
                 f"run dir {run_dir}"
             )
             with step_progress(f"{config.gan} steps", config.train.steps, trainer.step) as update:
-                outcome = trainer.train(lambda step, m: update(step, _status(m)), stop)
+                try:
+                    outcome = trainer.train(lambda step, m: update(step, _status(m)), stop)
+                finally:
+                    trainer.close()
         else:
-            outcome = trainer.train(stop=stop)
+            try:
+                outcome = trainer.train(stop=stop)
+            finally:
+                trainer.close()
     if outcome != "completed":
         if main:
             console.print(f"stopped by {outcome} at step {trainer.step}; checkpoint saved, the same command resumes")
-        return REQUEUE_EXIT_CODE if outcome == "SIGUSR2" else 128 + 15
-    if main:
-        console.print(f"done: step {trainer.step}; samples and checkpoints in {run_dir}")
-    return 0
+        code = REQUEUE_EXIT_CODE if outcome == "SIGUSR2" else 128 + 15
+    else:
+        if main:
+            console.print(f"done: step {trainer.step}; samples and checkpoints in {run_dir}")
+        code = 0
+    if trainer.world > 1:
+        exit_now(code)  # everything is written; skip the teardown that can abort (hpcgan/train/process_exit.py)
+    return code
 
 
 def _status(metrics: dict[str, float]) -> str:

@@ -23,6 +23,7 @@ class TrainJob(submitit.helpers.Checkpointable):
 
     def __call__(self) -> dict[str, Any]:
         from hpcgan.train.config import RunConfig
+        from hpcgan.train.process_exit import exit_now_at_interpreter_exit
         from hpcgan.train.stop_signals import StopSignals
         from hpcgan.train.trainer import Trainer
 
@@ -32,13 +33,18 @@ class TrainJob(submitit.helpers.Checkpointable):
         submitit_handler = signal.getsignal(signal.SIGUSR2)
         with StopSignals() as stop:
             trainer = Trainer(RunConfig.from_dict(self.config), Path(self.run_dir), self.resume)
-            outcome = trainer.train(stop=stop)
+            try:
+                outcome = trainer.train(stop=stop)
+            finally:
+                trainer.close()  # every rank leaves the process group before the process ends
         result = {"outcome": outcome, "step": trainer.step, "rank": dist.rank, "world_size": dist.world_size}
+        if outcome == "completed":
+            # Done: a time-limit USR2 arriving while the process exits (a run that finished in its
+            # slot's last seconds) would kill it by signal and SLURM would record FAILED 12:0.
+            signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+        if dist.world_size > 1:
+            exit_now_at_interpreter_exit(0)  # after submitit wrote the result (hpcgan/train/process_exit.py)
         if outcome == "SIGUSR2" and dist.rank == 0 and callable(submitit_handler):
-            if torch_distributed_ready():
-                import torch.distributed
-
-                torch.distributed.destroy_process_group()
             submitit_handler(signal.SIGUSR2, None)  # checkpoint() + scontrol requeue + exit
         return result
 
@@ -46,9 +52,3 @@ class TrainJob(submitit.helpers.Checkpointable):
         """Called by submitit on rank 0 after the trainer saved: requeue this same job (resume=auto
         finds the checkpoint just written)."""
         return submitit.helpers.DelayedSubmission(TrainJob(self.config, self.run_dir, "auto"))
-
-
-def torch_distributed_ready() -> bool:
-    import torch.distributed
-
-    return torch.distributed.is_available() and torch.distributed.is_initialized()

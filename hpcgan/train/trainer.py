@@ -170,6 +170,15 @@ class Trainer:
             run_hold.release(self.run_dir)
         return "completed"
 
+    def close(self) -> None:
+        """Leave the process group (every rank, after `train`). A process that exits with gloo's
+        threads still up can abort in their destructors ("terminate called without an active
+        exception"): training complete, yet SLURM records the job FAILED with exit code 6."""
+        self.loader.close()
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.barrier()  # no rank tears its connections down while another still uses them
+        self.acc.end_training()
+
     def _batches(self):
         while True:
             yield from self.loader
