@@ -53,6 +53,15 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def print_result(result: dict[str, Any]) -> None:
+    from rich.markup import escape
+
     from hpcgan.train.evaluate_run import describe
 
-    console.print(describe(result), highlight=False)
+    color = {"collapsed": "bold red", "low": "yellow"}.get(result.get("diversity", ""), "")
+    text = describe(result)
+    if color:
+        head, _, verdict = text.rpartition("\n")
+        console.print(head, highlight=False)
+        console.print(f"[{color}]{escape(verdict)}[/]", highlight=False)
+    else:
+        console.print(text, highlight=False)

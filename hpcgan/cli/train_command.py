@@ -67,7 +67,8 @@ def run_train(args: argparse.Namespace) -> int:
 def _status(metrics: dict[str, float]) -> str:
     if not metrics:
         return ""
+    ada = f"  ADA p {metrics['ada_p']:.2f}" if "ada_p" in metrics else ""
     return (
         f"D {metrics['loss_d']:.3f}  G {metrics['loss_g']:.3f}  "
-        f"D(real) {metrics['d_real_acc']:.2f}  {metrics['images_per_s']:.0f} img/s"
+        f"D(real) {metrics['d_real_acc']:.2f}{ada}  {metrics['images_per_s']:.0f} img/s"
     )

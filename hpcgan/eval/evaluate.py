@@ -19,9 +19,11 @@ from torch import nn
 
 from hpcgan.data.index import ShardSet
 from hpcgan.data.loader import ShardLoader
+from hpcgan.errors import UserError
 from hpcgan.eval.distances import fid, kid
 from hpcgan.eval.feature_stats import FeatureStats
 from hpcgan.eval.inception_score import ClassProbStats
+from hpcgan.eval.near_duplicates import near_duplicate_rates
 from hpcgan.eval.precision_recall import precision_recall
 
 # sample(n, rank_seed) -> uint8 images [n, 1, S, S] from the generator under evaluation
@@ -100,5 +102,21 @@ def evaluate(real: FeatureStats, fake: FeatureStats, kid_subsets: int = 50, with
     kid_mean, kid_std = kid(real_f, fake_f, subsets=kid_subsets, subset_size=max(size, 2))
     result = {"fid": fid(real, fake), "kid": kid_mean, "kid_std": kid_std}
     if with_precision_recall:
-        result["precision"], result["recall"] = precision_recall(real_f, fake_f)
+        result |= diversity_measures(real_f, fake_f)
     return {**result, "n_real": real.n, "n_fake": fake.n}
+
+
+def diversity_measures(real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
+    """Precision/recall and near-duplicates of `fake`, each beside the same measure on real images:
+    the real features split in halves, one the reference, the other measured like the generated
+    ones, with as many generated features as that half holds (k-NN radii and nearest-neighbour
+    distances depend on the set size, so only equal sizes compare)."""
+    m = min(len(real) // 2, len(fake))
+    if m <= 3:
+        raise UserError(f"diversity measures need at least 8 real and 4 generated features; got {len(real)} and "
+                        f"{len(fake)}")  # fmt: skip
+    reference, real_half, fake_m = real[:m], real[m : 2 * m], fake[:m]
+    precision, recall = precision_recall(reference, fake_m)
+    precision_real, recall_real = precision_recall(reference, real_half)
+    return {"precision": precision, "recall": recall, "precision_real": precision_real, "recall_real": recall_real,
+            **near_duplicate_rates(reference, real_half, fake_m)}  # fmt: skip

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hpcgan.eval.collapse import diversity_verdict
 from hpcgan.launch import slurm_info
 from hpcgan.launch.submit import read_job_record
 from hpcgan.train.checkpoint import committed
@@ -27,6 +28,7 @@ class RunStatus:
     checkpoint_age_s: float | None
     fid: float | None
     requeues: int
+    diversity: str | None = None  # the latest evaluation's verdict: ok | low | collapsed (hpcgan/eval/collapse.py)
 
     @property
     def failed(self) -> bool:
@@ -91,6 +93,7 @@ def collect(root: Path) -> list[RunStatus]:
                 checkpoint_age_s=time.time() - checkpoints[0].stat().st_mtime if checkpoints else None,
                 fid=latest["fid"] if latest else None,
                 requeues=max([int(e.get("restart_count", 0)) for e in events if e.get("event") == "start"] + [0]),
+                diversity=diversity_verdict(latest)[0] if latest else None,
             )
         )
     return rows

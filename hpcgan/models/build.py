@@ -8,6 +8,7 @@
 | dcgan   | DCGAN transposed convs     | DCGAN strided convs         |
 | skipgan | upsampling blocks + skips  | ResNet                      |
 | bigan   | DCGAN G + encoder E        | joint D on (x, z) pairs     |
+| r3gan   | R3GAN residual stages      | R3GAN residual stages       |
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ from torch import nn
 from hpcgan.models.bigan import BiGANGenerator, JointDiscriminator
 from hpcgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from hpcgan.models.mlp import MLPDiscriminator, MLPGenerator
+from hpcgan.models.r3gan import R3Discriminator, R3Generator
 from hpcgan.models.resnet import ResNetDiscriminator
 from hpcgan.models.skipgan import SkipGenerator
 
-ARCHS = ("mlp", "dcgan", "skipgan", "bigan")
-D_ARCHS = ("auto", "mlp", "dcgan", "resnet")
-_AUTO_D = {"mlp": "mlp", "dcgan": "dcgan", "skipgan": "resnet"}
+ARCHS = ("mlp", "dcgan", "skipgan", "bigan", "r3gan")
+D_ARCHS = ("auto", "mlp", "dcgan", "resnet", "r3gan")
+_AUTO_D = {"mlp": "mlp", "dcgan": "dcgan", "skipgan": "resnet", "r3gan": "r3gan"}
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,9 @@ class ModelSpec:
     d_arch: str = "auto"
     d_batchnorm: bool = False
     d_spectral_norm: bool = False
+    max_width: int = 512  # r3gan: the widest stage
+    g_conditioning: str = "concat"  # dcgan: concat | multiply (z * embed(class))
+    blocks: int = 2  # r3gan: residual blocks per stage
 
 
 def build_networks(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
@@ -54,12 +59,24 @@ def build_networks(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
             s.resolution, s.z_dim, s.d_width
         )
     classes_g = s.num_classes if s.conditional != "none" else 0
-    g = {"mlp": MLPGenerator, "dcgan": DCGANGenerator, "skipgan": SkipGenerator}[s.arch](
-        s.resolution, s.z_dim, s.g_width, classes_g
-    )
+    if s.arch == "r3gan":
+        if s.conditional == "aux":
+            raise ValueError("r3gan conditions by projection (model.conditional=projection or none)")
+        g = R3Generator(s.resolution, s.z_dim, s.g_width, classes_g, s.max_width, s.blocks)
+    elif s.arch == "dcgan":
+        g = DCGANGenerator(s.resolution, s.z_dim, s.g_width, classes_g, conditioning=s.g_conditioning)
+    else:
+        g = {"mlp": MLPGenerator, "skipgan": SkipGenerator}[s.arch](s.resolution, s.z_dim, s.g_width, classes_g)
     d_arch = _AUTO_D[s.arch] if s.d_arch == "auto" else s.d_arch
     if d_arch not in D_ARCHS:
         raise ValueError(f"d_arch {d_arch!r}: expected one of {', '.join(D_ARCHS)}")
+    if d_arch == "r3gan":
+        if s.d_batchnorm or s.d_spectral_norm:
+            raise ValueError("the r3gan discriminator has no normalisation (model.d_batchnorm=false, "
+                             "d_spectral_norm=false)")
+        if s.conditional == "aux":
+            raise ValueError("the r3gan discriminator conditions by projection (model.conditional=projection or none)")
+        return g, R3Discriminator(s.resolution, s.d_width, s.num_classes, s.conditional, s.max_width, s.blocks)
     if d_arch == "mlp":
         if s.conditional != "none":
             raise ValueError("the mlp discriminator is unconditional")

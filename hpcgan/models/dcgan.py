@@ -2,8 +2,9 @@
 
 The generator upsamples a 4x4 seed with stride-2 transposed convolutions, halving the width at each
 step; the discriminator mirrors it. Both take an optional class: the generator through a label
-embedding concatenated to z (cGAN), the discriminator through a projection term (cGAN) or an
-auxiliary classifier head (AC-GAN).
+embedding concatenated to z (cGAN) or multiplied into it (`conditioning="multiply"`, the AC-GAN
+notebooks' z * embed(c)), the discriminator through a projection term (cGAN) or an auxiliary
+classifier head (AC-GAN).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from torch.nn.utils import spectral_norm as sn
 
 from hpcgan.models.heads import DiscriminatorHeads
 
+CONDITIONINGS = ("concat", "multiply")  # how a conditional generator takes its class
+
 
 def levels_for(resolution: int) -> int:
     levels = int(math.log2(resolution)) - 2
@@ -26,13 +29,16 @@ def levels_for(resolution: int) -> int:
 
 class DCGANGenerator(nn.Module):
     def __init__(
-        self, resolution: int, z_dim: int = 128, width: int = 64, num_classes: int = 0, max_width: int = 512
-    ) -> None:
+        self, resolution: int, z_dim: int = 128, width: int = 64, num_classes: int = 0, max_width: int = 512,
+        conditioning: str = "concat",
+    ) -> None:  # fmt: skip
         super().__init__()
-        self.z_dim, self.num_classes = z_dim, num_classes
+        if conditioning not in CONDITIONINGS:
+            raise ValueError(f"g_conditioning {conditioning!r}: expected one of {', '.join(CONDITIONINGS)}")
+        self.z_dim, self.num_classes, self.multiply = z_dim, num_classes, conditioning == "multiply"
         levels = levels_for(resolution)
         widths = [min(width * 2 ** (levels - 1 - i), max_width) for i in range(levels)]
-        in_dim = z_dim + (z_dim if num_classes else 0)
+        in_dim = z_dim + (z_dim if num_classes and not self.multiply else 0)
         self.embed = nn.Embedding(num_classes, z_dim) if num_classes else None
         self.project = nn.Sequential(
             nn.Linear(in_dim, widths[0] * 16, bias=False), nn.BatchNorm1d(widths[0] * 16), nn.ReLU(inplace=True)
@@ -46,7 +52,7 @@ class DCGANGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
-            z = torch.cat([z, self.embed(labels)], dim=1)
+            z = z * self.embed(labels) if self.multiply else torch.cat([z, self.embed(labels)], dim=1)
         x = self.project(z).view(len(z), self.seed_width, 4, 4)
         return self.blocks(x)
 

@@ -1,11 +1,16 @@
-"""GAN losses on discriminator logits, and the regularisers (gradient penalty, R1)."""
+"""GAN losses on discriminator logits, and the regularisers (gradient penalty, R1 and R2).
+
+`rpgan` is the relativistic pairing loss (R3GAN): D scores real image i against fake image i,
+softplus(-(D(real_i) - D(fake_i))), and G the mirror. Only differences of logits matter, so a
+constant shift of D's output changes nothing: its sign alone says nothing about real or fake."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
-LOSSES = ("bce", "hinge", "wgan")
+LOSSES = ("bce", "hinge", "wgan", "rpgan")
+RELATIVISTIC = ("rpgan",)  # losses on D(real) - D(fake) pairs
 
 
 def d_loss(
@@ -26,12 +31,19 @@ def d_loss(
         return F.relu(1 - real).mean() + F.relu(1 + fake).mean()
     if kind == "wgan":
         return fake.mean() - real.mean()
+    if kind == "rpgan":
+        return F.softplus(fake - real).mean()
     raise ValueError(f"loss {kind!r}: expected one of {', '.join(LOSSES)}")
 
 
-def g_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
+def g_loss(kind: str, fake: torch.Tensor, real: torch.Tensor | None = None) -> torch.Tensor:
+    """`real`: D's logits on this step's real images, which the relativistic loss pairs with `fake`."""
     if kind == "bce":  # the non-saturating form
         return F.binary_cross_entropy_with_logits(fake, torch.ones_like(fake))
+    if kind == "rpgan":
+        if real is None:
+            raise ValueError("the rpgan generator loss pairs fake with real logits: pass real")
+        return F.softplus(real - fake).mean()
     return -fake.mean()  # hinge and wgan
 
 
@@ -42,7 +54,8 @@ def gradient_penalty(mixed_logits: torch.Tensor, mixed: torch.Tensor) -> torch.T
     return ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
-def r1_penalty(real_logits: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
-    """R1: squared gradient norm of D on real data (`real` must require grad)."""
-    (grad,) = torch.autograd.grad(real_logits.sum(), real, create_graph=True)
+def zero_centred_penalty(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+    """Mean squared gradient norm of D at `inputs` (which must require grad): R1 on real images,
+    R2 on generated ones (Mescheder et al. 2018; R3GAN uses both)."""
+    (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
     return grad.flatten(1).pow(2).sum(dim=1).mean()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -27,8 +28,8 @@ from hpcgan.train.precision import PRECISIONS
 
 @dataclass
 class ModelConfig:
-    arch: str = "dcgan"  # mlp | dcgan | skipgan | bigan (the generator family, see models/build.py)
-    d_arch: str = "auto"  # auto (the family's own) | mlp | dcgan | resnet
+    arch: str = "dcgan"  # mlp | dcgan | skipgan | bigan | r3gan (the generator family, see models/build.py)
+    d_arch: str = "auto"  # auto (the family's own) | mlp | dcgan | resnet | r3gan
     resolution: int = 64  # px; must match the shard set
     z_dim: int = 128
     g_width: int = 64  # channels of G's last block (doubling towards the seed)
@@ -36,13 +37,18 @@ class ModelConfig:
     conditional: str = "none"  # none | projection (cGAN) | aux (AC-GAN)
     d_batchnorm: bool = False  # the DCGAN paper's D has it; see presets.dcgan for why ours does not
     d_spectral_norm: bool = False
+    max_width: int = 512  # r3gan: the widest stage (widths double from g_width/d_width towards 4 px)
+    blocks: int = 2  # r3gan: residual blocks per resolution
+    g_conditioning: str = "concat"  # dcgan: the class embedding concatenated to z, or multiplied into it (multiply)
 
 
 @dataclass
 class LossConfig:
-    kind: str = "bce"  # bce | hinge | wgan
+    kind: str = "bce"  # bce | hinge | wgan | rpgan (relativistic pairing, R3GAN)
     gp_weight: float = 0.0  # WGAN-GP gradient penalty
-    r1_gamma: float = 0.0  # R1 penalty on real data
+    r1_gamma: float = 0.0  # R1 penalty on real data, weight gamma / 2
+    r2_gamma: float = 0.0  # R2 penalty on generated data, weight gamma / 2
+    gamma_decay: float = 1.0  # R1/R2 gamma at the schedule's end, as a fraction of its start (cosine)
     aux_weight: float = 1.0  # AC-GAN class loss weight
     label_smoothing: float = 0.0  # real targets 1 - s (BCE only)
     label_noise: float = 0.0  # probability of swapping a sample's target, real <-> fake (BCE only)
@@ -55,6 +61,8 @@ class OptimConfig:
     lr_d: float = 2e-4
     beta1: float = 0.5
     beta2: float = 0.999
+    beta2_start: float = 0.0  # > 0: beta2 warms up from this to optim.beta2 over the schedule (cosine)
+    lr_decay: float = 1.0  # LR at the schedule's end, as a fraction of lr_g / lr_d (cosine)
     d_steps: int = 1  # D updates per G update (n_critic)
     g_steps: int = 1  # G updates per D update
     weight_clip: float = 0.0  # WGAN weight clipping of D
@@ -69,8 +77,15 @@ class TrainConfig:
     steps: int = 1000  # generator updates
     batch_size: int = 32  # per rank
     precision: str = "auto"  # auto (fp32 on CPU, bf16 on CUDA) | fp32 | bf16 | fp16
-    ema: float = 0.999  # 0 = no EMA generator
-    ema_rampup: int = 100
+    ema: float = 0.999  # 0 = no EMA generator; per-step decay, unless ema_kimg is set
+    ema_rampup: int = 100  # steps over which the per-step decay ramps up
+    ema_kimg: float = 0.0  # > 0: EMA half-life in thousands of images (replaces the per-step decay) ...
+    ema_rampup_ratio: float = 0.05  # ... at most this fraction of the images seen so far
+    schedule_kimg: float = 0.0  # LR, beta2 and gamma schedules span this many kimg (0: the whole run)
+    ada: bool = False  # adaptive discriminator augmentation (hpcgan/models/ada_pipeline.py)
+    ada_target: float = 0.6  # ADA raises p while E[sign(D(real))] is above this
+    ada_kimg: float = 0.0  # kimg for p to go from 0 to 1 (0: min(500, a tenth of the run))
+    ada_interval: int = 4  # steps between adjustments of p
     augment: str = ""  # applied to real images only: brightness,contrast,translation,jpeg
     jpeg_quality: int = 40  # the jpeg augmentation draws a quality from [jpeg_quality, 95]
     diffaugment: str = ""  # applied to real and fake before D
@@ -113,6 +128,15 @@ class GuardConfig:
     inject_nan_times: int = 1  # ... the first this many times the run reaches it
 
 
+# Keys added after runs existed, at their defaults: left out of the hash, so those runs still resume.
+LATER_KEYS = {
+    "model": {"max_width": 512, "blocks": 2, "g_conditioning": "concat"},
+    "loss": {"r2_gamma": 0.0, "gamma_decay": 1.0},
+    "optim": {"beta2_start": 0.0, "lr_decay": 1.0},
+    "train": {"ema_kimg": 0.0, "ema_rampup_ratio": 0.05, "schedule_kimg": 0.0, "ada": False, "ada_target": 0.6,
+              "ada_kimg": 0.0, "ada_interval": 4},
+}  # fmt: skip
+
 # Cadences, and how the work is spread over ranks: a checkpoint resumes under any of them (a DDP
 # checkpoint can start a DeepSpeed run and back), and runs from before these keys keep their hash.
 NOT_HASHED_TRAIN_KEYS = ("steps", "log_every", "sample_every", "num_workers", "strategy", "zero",
@@ -139,6 +163,8 @@ class RunConfig:
         """What must match for an exact resume: everything but the step count and cadences."""
         d = self.to_dict()
         d["train"] = {k: v for k, v in d["train"].items() if k not in NOT_HASHED_TRAIN_KEYS}
+        for section, defaults in LATER_KEYS.items():
+            d[section] = {k: v for k, v in d[section].items() if k not in defaults or defaults[k] != v}
         d.pop("checkpoint")
         d.pop("guard")  # its effect (LR scale, reseeds) is in the checkpoint's guard state
         d.pop("eval")  # measures, changes nothing
@@ -210,7 +236,7 @@ def networks_for(config: RunConfig, num_classes: int):
     m = config.model
     spec = ModelSpec(
         m.arch, m.resolution, m.z_dim, m.g_width, m.d_width, m.conditional, num_classes, m.d_arch, m.d_batchnorm,
-        m.d_spectral_norm,
+        m.d_spectral_norm, max_width=m.max_width, blocks=m.blocks, g_conditioning=m.g_conditioning,
     )  # fmt: skip
     try:
         return build_networks(spec)
@@ -245,6 +271,16 @@ def check(config: RunConfig) -> None:
     for key in ("train.steps", "train.batch_size", "optim.d_steps", "optim.g_steps"):
         require(_get(c, key) >= 1, key, "an integer >= 1")
     require(0 <= c.train.ema < 1, "train.ema", "a decay in [0, 1) (0 = no EMA)")
+    require(c.model.blocks >= 1, "model.blocks", "an integer >= 1")
+    require(c.model.max_width >= 1, "model.max_width", "an integer >= 1")
+    for key in ("loss.r1_gamma", "loss.r2_gamma", "train.ema_kimg", "train.ema_rampup_ratio", "train.schedule_kimg",
+                "train.ada_kimg"):
+        require(math.isfinite(_get(c, key)) and _get(c, key) >= 0, key, "a finite number >= 0")
+    for key in ("loss.gamma_decay", "optim.lr_decay"):
+        require(math.isfinite(_get(c, key)) and _get(c, key) > 0, key, "a fraction > 0 of the starting value")
+    require(0 <= c.optim.beta2_start < 1, "optim.beta2_start", "0 (off) or a beta2 in (0, 1)")
+    require(-1 < c.train.ada_target < 1, "train.ada_target", "a value in (-1, 1), e.g. 0.6")
+    require(c.train.ada_interval >= 1, "train.ada_interval", "an integer >= 1")
     require(1 <= c.train.jpeg_quality <= 95, "train.jpeg_quality", "a JPEG quality in 1..95")
     for key in ("train.augment", "train.diffaugment"):
         names = [n.strip() for n in _get(c, key).split(",") if n.strip()]

@@ -26,6 +26,7 @@ import torch.distributed as dist
 from hpcgan.data.index import ShardSet
 from hpcgan.data.read_split import read_split
 from hpcgan.errors import UserError
+from hpcgan.eval.collapse import describe_verdict, with_verdict
 from hpcgan.eval.diversity import mean_ms_ssim
 from hpcgan.eval.evaluate import evaluate, fake_stats, real_stats
 from hpcgan.eval.extractors import build_extractor
@@ -193,6 +194,7 @@ def evaluate_run(
             continue
         if real_images is not None:
             result.update(_diversity(gen, real_images, o.diversity_pairs))
+        result = with_verdict(result)
         result["seconds"] = round(time.perf_counter() - started, 1)
         _append_line(run_dir / EVAL_LOG, json.dumps(result))
         results.append(result)
@@ -202,11 +204,18 @@ def evaluate_run(
 
 
 def describe(r: dict[str, Any]) -> str:
-    """One line of an eval.jsonl result, for people."""
+    """An eval.jsonl result for people: the measures, then the diversity verdict on a line of its own."""
     extras = f"  precision {r['precision']:.3f} recall {r['recall']:.3f}"
+    if "recall_real" in r:
+        extras += f" (real {r['precision_real']:.3f} / {r['recall_real']:.3f})"
+    if "near_duplicates" in r:
+        extras += f"  near-duplicates {r['near_duplicates']:.3f} (real {r['near_duplicates_real']:.3f})"
     if "inception_score" in r:
         extras += f"  IS {r['inception_score']:.3f} ± {r['inception_score_std']:.3f}"
     if "ms_ssim" in r:
         extras += f"  MS-SSIM {r['ms_ssim']:.3f} (real {r['ms_ssim_real']:.3f})"
-    return (f"step {r['step']}: FID {r['fid']:.3f}  KID {r['kid']:.5f} ± {r['kid_std']:.5f}{extras} "
+    line = (f"step {r['step']}: FID {r['fid']:.3f}  KID {r['kid']:.5f} ± {r['kid_std']:.5f}{extras} "
             f"({r['n_real']} real, {r['n_fake']} generated, {r['extractor']})")  # fmt: skip
+    if "diversity" in r:
+        line += "\n" + describe_verdict(r["diversity"], r["diversity_notes"])
+    return line

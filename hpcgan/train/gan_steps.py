@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from hpcgan.models.ada_pipeline import ada_augment
 from hpcgan.models.augment import augment
-from hpcgan.models.losses import d_loss, g_loss, gradient_penalty, r1_penalty
+from hpcgan.models.losses import RELATIVISTIC, d_loss, g_loss, gradient_penalty, zero_centred_penalty
 from hpcgan.train.config import RunConfig
 
 
@@ -28,6 +29,7 @@ class StepStats:
     fake_acc: torch.Tensor | float = 0.0  # D's accuracy on fake images (logit < 0)
     penalty: torch.Tensor | float = 0.0
     grad_norm: torch.Tensor | float = 0.0  # set by the trainer after backward
+    real_signs: torch.Tensor | float = 0.0  # ADA's heuristic: the sum of sign(D(real)) over the batch
 
 
 def sample_latent(config: RunConfig, n: int, num_classes: int, gen: torch.Generator, device) -> tuple:
@@ -36,9 +38,18 @@ def sample_latent(config: RunConfig, n: int, num_classes: int, gen: torch.Genera
     return z, labels
 
 
+def _augment_for_d(config: RunConfig, images: torch.Tensor, gen: torch.Generator, ada_p: float) -> torch.Tensor:
+    """What D sees of any image, real or fake, in either step: DiffAugment, then ADA with p."""
+    if config.train.diffaugment:
+        images = augment(images, config.train.diffaugment, gen)
+    return ada_augment(images, ada_p, gen)
+
+
 def discriminator_loss(
-    config: RunConfig, g, d, real: torch.Tensor, labels: torch.Tensor, num_classes: int, gen: torch.Generator
-) -> tuple[torch.Tensor, StepStats]:
+    config: RunConfig, g, d, real: torch.Tensor, labels: torch.Tensor, num_classes: int, gen: torch.Generator,
+    ada_p: float = 0.0, gamma_scale: float = 1.0,
+) -> tuple[torch.Tensor, StepStats]:  # fmt: skip
+    """`gamma_scale`: the R1/R2 schedule's factor on loss.r1_gamma and loss.r2_gamma."""
     c, n = config, len(real)
     z, fake_labels = sample_latent(c, n, num_classes, gen, real.device)
     bigan = c.model.arch == "bigan"
@@ -48,8 +59,7 @@ def discriminator_loss(
             codes = [encoded, z]
         else:
             fake, codes = g(z, fake_labels), None
-    if c.train.diffaugment:
-        real, fake = augment(real, c.train.diffaugment, gen), augment(fake, c.train.diffaugment, gen)
+    real, fake = _augment_for_d(c, real, gen, ada_p), _augment_for_d(c, fake, gen, ada_p)
     inputs, cond = [real, fake], [labels, fake_labels]
     if c.loss.gp_weight:
         alpha = torch.rand(n, 1, 1, 1, generator=gen, device=real.device)
@@ -59,6 +69,8 @@ def discriminator_loss(
             codes.append(alpha.flatten(1) * codes[0] + (1 - alpha.flatten(1)) * codes[1])
     if c.loss.r1_gamma:
         real = inputs[0] = real.detach().requires_grad_(True)
+    if c.loss.r2_gamma:
+        fake = inputs[1] = fake.detach().requires_grad_(True)
     if c.model.d_batchnorm:
         # Separate passes, as in DCGAN: each batch is normalised by its own statistics, as the
         # fake-only batch of the G step will be. (DDP allows the two forwards since its buffers
@@ -85,17 +97,23 @@ def discriminator_loss(
     if c.loss.gp_weight:
         penalty = penalty + c.loss.gp_weight * gradient_penalty(logits[2 * n :], inputs[2])
     if c.loss.r1_gamma:
-        penalty = penalty + c.loss.r1_gamma / 2 * r1_penalty(real_logits, inputs[0])
+        penalty = penalty + gamma_scale * c.loss.r1_gamma / 2 * zero_centred_penalty(real_logits, inputs[0])
+    if c.loss.r2_gamma:
+        penalty = penalty + gamma_scale * c.loss.r2_gamma / 2 * zero_centred_penalty(fake_logits, inputs[1])
     if class_logits is not None:
         loss = loss + c.loss.aux_weight * (
             F.cross_entropy(class_logits[:n], labels) + F.cross_entropy(class_logits[n : 2 * n], fake_labels)
         )
-    stats = StepStats(
-        loss.detach(),
-        (real_logits > 0).float().mean().detach(),
-        (fake_logits < 0).float().mean().detach(),
-        penalty.detach(),
-    )
+    with torch.no_grad():
+        # A relativistic D's logits have no zero point: it is right when it orders a pair correctly.
+        margin = real_logits - fake_logits if c.loss.kind in RELATIVISTIC else real_logits
+        stats = StepStats(
+            loss.detach(),
+            (margin > 0).float().mean(),
+            (fake_logits < real_logits if c.loss.kind in RELATIVISTIC else fake_logits < 0).float().mean(),
+            penalty.detach(),
+            real_signs=torch.sign(margin.float()).sum(),
+        )
     return loss + penalty, stats
 
 
@@ -108,24 +126,28 @@ def generator_loss(
     gen: torch.Generator,
     device,
     real: torch.Tensor | None = None,
+    real_labels: torch.Tensor | None = None,
+    ada_p: float = 0.0,
 ) -> tuple[torch.Tensor, StepStats]:
-    """`real` (this step's real batch) is needed by BiGAN only, whose encoder trains here too."""
+    """`real`: this step's real batch, which BiGAN's encoder encodes and the relativistic loss
+    pairs with the fakes (D sees it augmented as in its own step)."""
     z, fake_labels = sample_latent(config, n, num_classes, gen, device)
     if config.model.arch == "bigan":
         fake, encoded = g(z, fake_labels, real)
-        if config.train.diffaugment:  # as D saw them in its step
-            fake, real = augment(fake, config.train.diffaugment, gen), augment(real, config.train.diffaugment, gen)
+        fake, real = _augment_for_d(config, fake, gen, ada_p), _augment_for_d(config, real, gen, ada_p)  # as D saw them
         fake_logits, _ = d_module(fake, fake_labels, z)
         real_logits, _ = d_module(real, fake_labels, encoded)
         # G and E minimise D's objective with the labels swapped: (G(z), z) should look real
         # and (x, E(x)) fake.
         loss = d_loss(config.loss.kind, fake_logits, real_logits)
         return loss, StepStats(loss.detach())
-    fake = g(z, fake_labels)
-    if config.train.diffaugment:
-        fake = augment(fake, config.train.diffaugment, gen)
+    fake = _augment_for_d(config, g(z, fake_labels), gen, ada_p)
     logits, class_logits = d_module(fake, fake_labels)
-    loss = g_loss(config.loss.kind, logits)
+    real_logits = None
+    if config.loss.kind in RELATIVISTIC:
+        with torch.no_grad():
+            real_logits, _ = d_module(_augment_for_d(config, real, gen, ada_p), real_labels)
+    loss = g_loss(config.loss.kind, logits, real_logits)
     if class_logits is not None:
         loss = loss + config.loss.aux_weight * F.cross_entropy(class_logits, fake_labels)
     return loss, StepStats(loss.detach())

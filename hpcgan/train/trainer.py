@@ -28,9 +28,11 @@ from hpcgan.atomic import write_json
 from hpcgan.data.index import ShardSet
 from hpcgan.data.loader import ShardLoader
 from hpcgan.errors import UserError
+from hpcgan.eval.collapse import describe_verdict, with_verdict
 from hpcgan.models.augment import augment
 from hpcgan.models.ema import update_ema
 from hpcgan.train import run_hold
+from hpcgan.train.ada_controller import AdaController
 from hpcgan.train.checkpoint import checkpoint_path, latest_valid, load_checkpoint, save_best, save_checkpoint
 from hpcgan.train.config import RunConfig, check, networks_for
 from hpcgan.train.deepspeed_config import ZERO_PARTITIONS
@@ -39,6 +41,7 @@ from hpcgan.train.gan_steps import StepStats, discriminator_loss, generator_loss
 from hpcgan.train.guard import DivergenceGuard
 from hpcgan.train.precision import Precision, scaler_state
 from hpcgan.train.run_outputs import MetricsLog, save_grid
+from hpcgan.train.schedules import Schedules
 from hpcgan.train.software_versions import software_versions
 from hpcgan.train.stop_signals import StopSignals
 
@@ -46,7 +49,7 @@ PURPOSE_D, PURPOSE_G, PURPOSE_AUG = 1, 2, 3
 SAMPLE_GRID = 64  # images in each sample grid
 CHECKPOINT_REQUEST = "CHECKPOINT_NOW"  # `touch RUN/CHECKPOINT_NOW`: checkpoint at the next step
 # USR2 (time limit or preemption: requeue wanted) outranks TERM when ranks saw different signals.
-STOP_CODES = {signal.SIGTERM: 1, signal.SIGUSR2: 2}
+STOP_PRIORITY = (signal.SIGUSR2, signal.SIGTERM)
 
 
 class Trainer:
@@ -95,6 +98,11 @@ class Trainer:
             num_workers=config.train.num_workers,
         )
         self.step, self._last_saved = 0, -1
+        self.images_per_step = config.train.batch_size * self.world * config.optim.d_steps  # real images D sees
+        horizon = config.train.schedule_kimg * 1000 or config.train.steps * self.images_per_step
+        self.schedules = Schedules(horizon)  # a resumed run takes the horizon it started with
+        speed = config.train.ada_kimg * 1000 or min(500_000, horizon / 10)
+        self.ada = AdaController(config.train.ada_target, config.train.ada_interval, speed)
         self.best_fid = float("inf")
         self._rollback_path: Path | None = None
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -125,13 +133,15 @@ class Trainer:
         batches = self._batches()
         started, images_done = time.perf_counter(), 0
         while self.step < c.train.steps:
-            self._set_lr()
+            self._set_optimizer_schedules()
+            signs = 0.0
             for k in range(c.optim.d_steps):
                 stats_d = self._d_update(next(batches), k)
+                signs = signs + stats_d.real_signs
                 images_done += c.train.batch_size
             for k in range(c.optim.g_steps):
                 stats_g = self._g_update(k)
-            diverged, checkpoint_requested, stop_signal = self._agree(stats_d, stats_g, stop)
+            diverged, checkpoint_requested, stop_signal, signs = self._agree(stats_d, stats_g, stop, signs)
             if diverged:
                 self._roll_back()
                 batches = self._batches()  # the loader position came back with the checkpoint
@@ -139,9 +149,11 @@ class Trainer:
                     self._event("stopped", signal=stop_signal)
                     return stop_signal
                 continue
-            if self.ema is not None:
-                update_ema(self.ema, self.acc.unwrap_model(self.g), c.train.ema, self.step, c.train.ema_rampup)
+            self._update_ema()
             self.step += 1
+            self.schedules.advance(self.images_per_step)
+            if c.train.ada:
+                self.ada.observe(signs, self.images_per_step, self.step, self.images_per_step)
             if self.step % c.train.log_every == 0 or self.step == c.train.steps:
                 rate = images_done * self.world / (time.perf_counter() - started)
                 self._log(stats_d, stats_g, rate)
@@ -179,6 +191,17 @@ class Trainer:
             torch.distributed.barrier()  # no rank tears its connections down while another still uses them
         self.acc.end_training()
 
+    def _update_ema(self) -> None:
+        if self.ema is None:
+            return
+        c = self.config.train
+        g = self.acc.unwrap_model(self.g)
+        if c.ema_kimg:
+            decay = self.schedules.ema_decay(c.ema_kimg, c.ema_rampup_ratio, self.images_per_step)
+            update_ema(self.ema, g, decay, self.step)
+        else:
+            update_ema(self.ema, g, c.ema, self.step, c.ema_rampup)
+
     def _batches(self):
         while True:
             yield from self.loader
@@ -193,8 +216,11 @@ class Trainer:
             real = augment(real, self.config.train.augment, self._generator(PURPOSE_AUG, k), jpeg_quality=quality)
         self._real = real  # BiGAN's G step encodes the same real batch
         g, d = self._forward_modules()
+        self._real_labels = labels
+        gamma_scale = self.schedules.factor(self.config.loss.gamma_decay)
         with self.precision.autocast():
-            loss, stats = discriminator_loss(self.config, g, d, real, labels, self.num_classes, gen)
+            loss, stats = discriminator_loss(self.config, g, d, real, labels, self.num_classes, gen,
+                                             self.ada_p, gamma_scale)  # fmt: skip
         if self._inject_nan():
             loss = loss * float("nan")
             stats.loss = loss.detach()
@@ -221,6 +247,8 @@ class Trainer:
                     self._generator(PURPOSE_G, k),
                     self.device,
                     self._real,
+                    self._real_labels,
+                    self.ada_p,
                 )
             stats.grad_norm = self._step(loss, self.g, self.opt_g, self.scaler_g)
         finally:
@@ -259,22 +287,30 @@ class Trainer:
             return True
         return False
 
-    def _agree(self, stats_d: StepStats, stats_g: StepStats, stop: StopSignals | None) -> tuple[bool, bool, str | None]:
-        """All ranks agree on (diverged, checkpoint requested, stop signal): one small all-reduce
-        (max) per step. In fp16 an infinite gradient is the scaler's business (it skips that
-        step); a non-finite loss is not."""
+    @property
+    def ada_p(self) -> float:
+        return self.ada.p if self.config.train.ada else 0.0
+
+    def _agree(
+        self, stats_d: StepStats, stats_g: StepStats, stop: StopSignals | None, signs
+    ) -> tuple[bool, bool, str | None, float]:
+        """All ranks agree on (diverged, checkpoint requested, stop signal) and sum ADA's signs of
+        D(real): one small all-reduce (sum) per step. In fp16 an infinite gradient is the scaler's
+        business (it skips that step); a non-finite loss is not."""
         values = [stats_d.loss, stats_g.loss, torch.as_tensor(stats_d.penalty, device=self.device)]
         if self.scaler_d is None:
             values += [stats_d.grad_norm, stats_g.grad_norm]
         bad = (~torch.isfinite(torch.stack(values))).any().float()
         requested = float(self.acc.is_main_process and (self.run_dir / CHECKPOINT_REQUEST).exists())
-        signalled = STOP_CODES.get(stop.received, 0) if stop is not None else 0
-        flags = torch.cat([bad.view(1), torch.tensor([requested, float(signalled)], device=self.device)])
+        received = stop.received if stop is not None else None
+        signalled = [float(received == sig) for sig in STOP_PRIORITY]
+        flags = torch.stack([bad, *(torch.tensor(v, device=self.device) for v in (requested, *signalled)),
+                             torch.as_tensor(signs, dtype=torch.float32, device=self.device)])  # fmt: skip
         if self.world > 1:
-            torch.distributed.all_reduce(flags, op=torch.distributed.ReduceOp.MAX)
-        code = int(flags[2])
-        stop_signal = next((sig.name for sig, c in STOP_CODES.items() if c == code), None)
-        return bool(flags[0] > 0), bool(flags[1] > 0), stop_signal
+            torch.distributed.all_reduce(flags)
+        flags = flags.tolist()
+        stop_signal = next((sig.name for sig, seen in zip(STOP_PRIORITY, flags[2:4], strict=True) if seen > 0), None)
+        return flags[0] > 0, flags[1] > 0, stop_signal, flags[4]
 
     def evaluate(self) -> dict[str, Any]:
         """FID/KID of the EMA generator (G without one) on every rank; the best checkpoint by FID is
@@ -284,8 +320,11 @@ class Trainer:
             self.evaluator = TrainingEvaluator(self.shard_set, e.n, e.extractor, e.split, e.batch_size, self.device,
                                                e.weights or None)  # fmt: skip
         g = self.ema if self.ema is not None else self.acc.unwrap_model(self.g)
-        result = self.evaluator(g, self.config.model.z_dim, self.num_classes)
+        result = with_verdict(self.evaluator(g, self.config.model.z_dim, self.num_classes))
         self.metrics.write({"step": self.step, **result})
+        if result["diversity"] != "ok" and self.acc.is_main_process:
+            warnings.warn(f"step {self.step}: {describe_verdict(result['diversity'], result['diversity_notes'])}",
+                          stacklevel=1)  # fmt: skip
         if result["fid"] < self.best_fid:
             self.best_fid = result["fid"]
             state = self.state()  # every rank: it gathers the RNG states
@@ -338,14 +377,18 @@ class Trainer:
         seed = np.random.SeedSequence(entropy).generate_state(1)[0]
         return torch.Generator(device=self.device).manual_seed(int(seed))
 
-    def _set_lr(self) -> None:
+    def _set_optimizer_schedules(self) -> None:
+        """LRs (cosine decay, fine-tune phase, the guard's scale) and Adam's beta2 for this step."""
         o = self.config.optim
         start = o.finetune_from * self.config.train.steps if o.finetune_from < 1 else o.finetune_from
         scale = o.finetune_scale if o.finetune_from and self.step >= start else 1.0
-        scale *= self.guard.state.lr_scale
+        scale *= self.guard.state.lr_scale * self.schedules.factor(o.lr_decay)
+        beta2 = self.schedules.beta2(o.beta2_start, o.beta2)
         for opt, lr in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
             for group in opt.param_groups:
                 group["lr"] = lr * scale
+                if o.name == "adam":
+                    group["betas"] = (o.beta1, beta2)
 
     def _log(self, stats_d: StepStats, stats_g: StepStats, rate: float) -> None:
         names = ("loss_d", "loss_g", "d_real_acc", "d_fake_acc", "penalty", "grad_norm_d", "grad_norm_g")
@@ -358,8 +401,12 @@ class Trainer:
         record = {"step": self.step, **dict(zip(names, values, strict=True))}
         record |= {
             "images_per_s": rate, "lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"],
-            "epoch": self.loader.position.epoch, "world_size": self.world,
+            "epoch": self.loader.position.epoch, "world_size": self.world, "kimg": self.schedules.images / 1000,
         }  # fmt: skip
+        if self.config.train.ada:
+            record |= {"ada_p": self.ada.p, "ada_rt": self.ada.r_t}
+        if self.config.loss.gamma_decay != 1 and (self.config.loss.r1_gamma or self.config.loss.r2_gamma):
+            record["gamma_scale"] = self.schedules.factor(self.config.loss.gamma_decay)
         if self.scaler_d is not None:
             record |= {"loss_scale_d": self.scaler_d.get_scale(), "loss_scale_g": self.scaler_g.get_scale()}
         self.metrics.write(record)
@@ -396,6 +443,8 @@ class Trainer:
             "world_size": self.world,
             "classes": self.classes,
             "best_fid": self.best_fid,
+            "schedules": self.schedules.state_dict(),
+            "ada": self.ada.state_dict(),
         }
 
     def save_checkpoint(self) -> None:
@@ -458,6 +507,9 @@ class Trainer:
             self.guard.load_state_dict(state["guard"])
         self.step = int(state["step"])
         self.best_fid = float(state.get("best_fid", float("inf")))
+        if "schedules" in state:  # checkpoints from before the schedules start them afresh
+            self.schedules.load_state_dict(state["schedules"])
+            self.ada.load_state_dict(state["ada"])
         if state["world_size"] == self.world:
             self.loader.load_state_dict(state["loader"])
         else:

@@ -28,6 +28,7 @@ RUN_FIGURES: dict[str, Callable[[RunData], bytes | None]] = {
     "accuracy": figures.accuracy,
     "fid": figures.fid_kid,
     "speed": figures.images_per_s,
+    "ada": figures.augmentation,
 }
 
 

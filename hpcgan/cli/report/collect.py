@@ -105,6 +105,12 @@ class RunData:
         final = self.final_fid
         return min((p for p in self.fids if p.series == final.series), key=lambda p: p.fid) if final else None
 
+    @property
+    def latest_diversity(self) -> FidPoint | None:
+        """The latest evaluation with diversity measures (recall), as final_fid picks among equals."""
+        measured = [p for p in self.fids if "recall" in p.extra]
+        return max(measured, key=lambda p: (p.step, p.source == "eval", p.n_fake or 0), default=None)
+
     def fid_series(self) -> dict[str, list[FidPoint]]:
         out: dict[str, list[FidPoint]] = {}
         for p in self.fids:

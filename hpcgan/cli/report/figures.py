@@ -152,6 +152,25 @@ def images_per_s(run: RunData) -> bytes | None:
         return png(fig)
 
 
+def augmentation(run: RunData) -> bytes | None:
+    """ADA's probability p, and the overfitting heuristic r_t it follows, against its target."""
+    x, y = _series(run.train, "ada_p")
+    if not len(x):
+        return None
+    x_r, y_r = _series(run.train, "ada_rt")
+    target = number((run.config.get("train") or {}).get("ada_target"))
+    with _figure() as (fig, (ax,)):
+        _plot(ax, x, y, "#0f766e", "p (augmentation probability)")
+        _plot(ax, x_r, y_r, "#9ca3af", "r_t (D's certainty on real images)")
+        if target is not None:
+            ax.axhline(target, color="#6b7280", linewidth=0.8, linestyle=(0, (2, 2)), label=f"target {target:g}")
+        mark_events(ax, run.markers)
+        ax.set_ylim(-1.03, 1.03)
+        ax.set_title("Adaptive augmentation: p follows D's overfitting")
+        _legend(fig, ax, ncols=3)
+        return png(fig)
+
+
 def fid_kid(run: RunData) -> bytes | None:
     series = run.fid_series()
     if not series:

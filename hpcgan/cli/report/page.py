@@ -14,6 +14,7 @@ from typing import Any
 
 from hpcgan.cli.report.collect import FidPoint, RunData, flat_config, number, varying_keys
 from hpcgan.cli.report.environment import Environment
+from hpcgan.eval.collapse import COLLAPSED, diversity_verdict
 
 LATEST_DISPLAY_PX = 520  # CSS width of the latest grid (img.latest)
 SIGNALS = {  # what a stop signal usually means on SLURM (hpcgan/train/stop_signals.py)
@@ -141,11 +142,49 @@ def _run_header(run: RunData, assets: RunAssets, made: float) -> str:
     updated = f"last written {_when(run.updated)}" if run.updated else "nothing written yet"
     sub = " · ".join(str(w) for w in what if w)
     return (
-        f"<header>{up}<h1>{escape(run.name)} {_badge(run.state)}</h1>"
+        f"<header>{up}<h1>{escape(run.name)} {_badge(run.state)}{_collapse_badge(run)}</h1>"
         f'<div class="sub">{escape(sub)}</div>'
         f'<div class="path">{escape(str(run.path))} · {escape(updated)} · report made {escape(_when(made))}</div>'
         "</header>"
     )
+
+
+def _collapse_badge(run: RunData) -> str:
+    """A red badge beside the state: a completed run that draws one image must not look green."""
+    latest = run.latest_diversity
+    if latest is None or diversity_verdict(latest.extra)[0] != COLLAPSED:
+        return ""
+    return ' <span class="badge collapsed">mode collapse</span>'
+
+
+DIVERSITY_ROWS = (  # (measure, key of the generated value, key of the real baseline, what it means)
+    ("recall", "recall", "recall_real", "share of real images the samples cover (higher: more varied)"),
+    ("precision", "precision", "precision_real", "share of samples that look real"),
+    ("near-duplicates", "near_duplicates", "near_duplicates_real", "share with a near-twin (lower is better)"),
+    ("MS-SSIM of pairs", "ms_ssim", "ms_ssim_real", "similarity of random pairs (lower: more varied)"),
+)
+VERDICT_TEXT = {"collapsed": "Mode collapse", "low": "Diversity below real data", "ok": "Diversity like real data"}
+
+
+def _diversity_section(run: RunData) -> str:
+    """The latest evaluation's diversity measures beside the same measures on real images, and the verdict."""
+    latest = run.latest_diversity
+    if latest is None:
+        return ""
+    verdict, reasons = diversity_verdict(latest.extra)
+    rows = []
+    for label, key, real_key, meaning in DIVERSITY_ROWS:
+        if key in latest.extra:
+            rows.append([escape(label), _fmt(latest.extra.get(key), ".3f"), _fmt(latest.extra.get(real_key), ".3f"),
+                         escape(meaning)])  # fmt: skip
+    table = _table(["measure", "samples", "real images", "meaning"], rows, {1, 2})
+    why = "".join(f"<li>{escape(r)}</li>" for r in reasons)
+    box = (f'<div class="verdict {verdict}"><b>{escape(VERDICT_TEXT[verdict])}</b> at step {latest.step:,} '
+           f"({escape(_source(latest))}, {escape(latest.extractor)} features)"
+           + (f"<ul>{why}</ul>" if why else "") + "</div>")  # fmt: skip
+    return (f"<section><h2>Diversity</h2>{box}{table}<p class=\"note\">The real column measures one half of the "
+            "real images against the other, at the sample count of the generated column: what these numbers look "
+            "like for data that is diverse by definition.</p></section>")
 
 
 def _run_stats(run: RunData) -> str:
@@ -199,7 +238,7 @@ def _curves_section(run: RunData, assets: RunAssets) -> str:
     if not run.train and not run.fids:
         return ""
     alts = {"losses": "G and D losses", "accuracy": "D accuracy on real and fake images",
-            "fid": "FID and KID over steps", "speed": "images per second"}  # fmt: skip
+            "fid": "FID and KID over steps", "speed": "images per second", "ada": "ADA probability p"}  # fmt: skip
     cells = []
     for key, alt in alts.items():
         if key in assets.figures:
@@ -325,7 +364,7 @@ def run_page(run: RunData, env: Environment, assets: RunAssets, made: float | No
         tb = (f'<p class="note">TensorBoard scalars: <code>tensorboard --logdir {escape(assets.tensorboard)}</code>'
               "</p>")  # fmt: skip
     body = (_run_header(run, assets, made) + _run_stats(run) + notice + _samples_section(run, assets)
-            + _curves_section(run, assets) + _timeline_section(run) + _fid_section(run)
+            + _diversity_section(run) + _curves_section(run, assets) + _timeline_section(run) + _fid_section(run)
             + _environment_section(run, env) + _config_section(run) + tb)  # fmt: skip
     return _document(f"{run.name}: hpcgan run report", body)
 
@@ -462,6 +501,12 @@ section h3 { font-size: 13.5px; margin: 16px 0 8px; }
 .notice { background: #fffbeb; border: 1px solid #fcd34d; border-radius: 8px; padding: 10px 14px; margin: 16px 0; }
 .badge { font-size: 12px; font-weight: 600; padding: 2px 9px; border-radius: 999px; background: #f3f4f6;
   color: #4b5563; white-space: nowrap; }
+.badge.collapsed { background: #fee2e2; color: #991b1b; }
+.verdict { border-radius: 8px; padding: 10px 14px; margin: 8px 0 12px; border: 1px solid; }
+.verdict.collapsed { background: #fef2f2; border-color: #fca5a5; color: #991b1b; }
+.verdict.low { background: #fffbeb; border-color: #fcd34d; color: #92400e; }
+.verdict.ok { background: #f0fdf4; border-color: #86efac; color: #166534; }
+.verdict ul { margin: 6px 0 0 18px; padding: 0; }
 .badge.completed { background: #dcfce7; color: #166534; } .badge.running { background: #dbeafe; color: #1e40af; }
 .badge.stopped { background: #fef3c7; color: #92400e; } .badge.pending { background: #ede9fe; color: #5b21b6; }
 .strip { display: flex; flex-wrap: wrap; gap: 14px 12px; padding: 2px 0 4px; align-items: flex-start; }
