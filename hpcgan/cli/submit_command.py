@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -65,10 +66,12 @@ def run_submit(args: argparse.Namespace) -> int:
         return _run_submit_eval(options)
     submitted, runs, script = submit(options)
     if args.dry_run:
-        console.print(script, highlight=False, markup=False)
+        # Plain print (to stderr, as before): the script must come out exactly as it would be
+        # submitted; a rich console wraps long lines at 80 columns on a pipe and rewrites :emoji:.
+        print(script, file=sys.stderr)
         for run in runs:
-            console.print(f"# {run.run_dir}: overrides {' '.join(run.overrides) or '(none)'}", markup=False)
-        console.print(json.dumps(runs[0].config.to_dict(), indent=1), highlight=False, markup=False)
+            print(f"# {run.run_dir}: overrides {' '.join(run.overrides) or '(none)'}", file=sys.stderr)
+        print(json.dumps(runs[0].config.to_dict(), indent=1), file=sys.stderr)
         return 0
     for s in submitted:
         console.print(f"submitted job {s.job_id}: run dir {s.run_dir}", highlight=False)
@@ -88,7 +91,7 @@ def _run_submit_eval(options: SubmitOptions) -> int:
     submitted, plan, script = submit_eval(options)
     names = " ".join(path.name for path in plan.checkpoints)
     if options.dry_run:
-        say(script or "")
+        print(script or "", file=sys.stderr)  # verbatim: no wrapping, no markup or :emoji: codes
         say(f"# {plan.run_dir}: one array element per checkpoint: {names}")
         return 0
     say(f"submitted eval of {plan.run_dir} as job {submitted[0].job_id.split('_')[0]}: "

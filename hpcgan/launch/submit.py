@@ -30,6 +30,7 @@ from hpcgan.eval.inception import find_weights
 from hpcgan.launch import slurm_info
 from hpcgan.launch.eval_job import EvalJob
 from hpcgan.launch.job import TrainJob
+from hpcgan.launch.submit_checks import check_folder, check_submit_options
 from hpcgan.launch.sweep import load_sweep
 from hpcgan.train.config import RunConfig, apply_overrides, check, networks_for
 from hpcgan.train.evaluate_run import EvalOptions, check_options, select_checkpoints
@@ -83,6 +84,7 @@ class PlannedRun:
 
 def plan_runs(o: SubmitOptions) -> tuple[Path, list[PlannedRun]]:
     """(the folder for submitit's files, the runs) after checking everything but the cluster."""
+    check_submit_options(o)
     if o.sweep is not None:
         sweep = load_sweep(o.sweep)
         gan, data = o.gan or sweep.gan, o.data or sweep.data
@@ -100,6 +102,7 @@ def plan_runs(o: SubmitOptions) -> tuple[Path, list[PlannedRun]]:
         shard_set = ShardSet.open(data)
     except UserError as exc:
         raise UserError(f"--data {exc}") from None
+    check_folder("--run-dir", root.resolve())  # the script's --output lines hold it
     runs = []
     for run_dir, overrides in elements:
         config = apply_overrides(preset(gan), overrides)
@@ -267,6 +270,7 @@ class SubmittedEval:
 
 def plan_eval(o: SubmitOptions) -> EvalPlan:
     """Check an --eval submission: the run, its shard set, the checkpoints and the options."""
+    check_submit_options(o)
     run_dir = Path(o.eval_run or "")
     training = (("--gan", o.gan), ("--data", o.data), ("--sweep", o.sweep), ("--run-dir", o.run_dir),
                 ("key=value overrides", o.overrides))  # fmt: skip
@@ -291,6 +295,7 @@ def plan_eval(o: SubmitOptions) -> EvalPlan:
     weights = _extractor_weights(o.extractor, o.weights)
     checkpoints = select_checkpoints(run_dir, o.checkpoints)
     _check_writable(run_dir, "--eval")  # eval.jsonl, eval-job.json and eval-slurm/ go there
+    check_folder("--eval", run_dir.resolve())
     return EvalPlan(run_dir.resolve(), [p.resolve() for p in checkpoints], weights)
 
 

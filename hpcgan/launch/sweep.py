@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcgan.errors import UserError
+from hpcgan.launch.submit_checks import check_name, check_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -67,6 +68,13 @@ def load_sweep(path: Path) -> Sweep:
     if unknown:
         raise UserError(f"--sweep {path}: unknown key(s) {', '.join(sorted(unknown))}; expected name, gan, data, "
                         "base, grid or runs")  # fmt: skip
+    for key in ("name", "gan", "data"):
+        if key in spec and not isinstance(spec[key], str):
+            raise UserError(f"--sweep {path}: {key} must be a string, not {type(spec[key]).__name__}")
+    # The name becomes the sweep dir (runs/NAME) and the job name in the sbatch script.
+    check_name(f"--sweep {path}: name", spec.get("name"))
+    check_text(f"--sweep {path}: gan", spec.get("gan"))
+    check_text(f"--sweep {path}: data", spec.get("data"))
     if ("grid" in spec) == ("runs" in spec):
         raise UserError(f"--sweep {path}: give exactly one of [grid] or [[runs]]")
     base = [f"{k}={_text(v)}" for k, v in _pairs(spec.get("base", {}), "base")]
