@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import assert_one_line_error, run_cli
+from tests.conftest import REPO, assert_one_line_error, file_digests, run_cli
 
 TINY32 = ["model.resolution=32", "model.g_width=8", "model.d_width=8", "train.batch_size=16", "train.num_workers=0"]
 
@@ -110,3 +110,169 @@ def test_dry_run_prints_the_script_verbatim_to_a_pipe_and_odd_names_stay_quoted(
     subprocess.run(["bash", "-c", runnable], cwd=tmp_path, capture_output=True, timeout=30)
     assert not (tmp_path / "pwned").exists()
     assert not run_dir.exists()
+
+
+# -- 2. checkpoints: pruning keeps what this run wrote; damaged markers are skipped ------------------
+
+
+def _save(run_dir: Path, step: int, keep: int = 2) -> Path:
+    import torch
+
+    from hpcgan.train.checkpoint import save_checkpoint
+
+    return save_checkpoint(run_dir, step, {"step": step, "w": torch.full((4,), float(step))}, keep)
+
+
+def _steps(run_dir: Path) -> list[int]:
+    from hpcgan.train.checkpoint import committed, step_of
+
+    return sorted(step_of(p) for p in committed(run_dir))
+
+
+PRUNE_CASES = [  # (case, steps already there, how to damage them, steps this run saves, keep, steps left after)
+    ("newer-old-run", [28, 29, 30], None, [5, 10, 15], 2, [10, 15, 28, 29, 30]),
+    ("newer-all-damaged", [28, 29, 30], "truncate", [5, 10, 15], 2, [10, 15, 28, 29, 30]),
+    ("newer-markers-empty", [28, 29, 30], "{}", [5, 10], 2, [5, 10, 28, 29, 30]),
+    ("same-run-continues", [10, 20], None, [30, 40], 3, [20, 30, 40]),
+    ("older-damaged-do-not-count", [10, 20], "truncate", [30], 2, [10, 20, 30]),
+    ("older-damaged-go-after-keep", [10, 20], "truncate", [30, 40], 2, [30, 40]),
+]
+
+
+@pytest.mark.parametrize(("case", "before", "damage", "saves", "keep", "left"), PRUNE_CASES,
+                         ids=[c[0] for c in PRUNE_CASES])  # fmt: skip
+def test_pruning_never_deletes_what_this_run_just_wrote_nor_newer_files(tmp_path, case, before, damage, saves,
+                                                                        keep, left):  # fmt: skip
+    from hpcgan.train.checkpoint import load_checkpoint
+
+    run = tmp_path / "run"
+    for step in before:
+        path = _save(run, step, keep=100)
+        if damage == "truncate":
+            path.write_bytes(path.read_bytes()[:50])
+        elif damage is not None:
+            path.with_suffix(".json").write_text(damage)
+    old = file_digests(run / "checkpoints", "*")
+    for step in saves:
+        written = _save(run, step, keep)
+        assert load_checkpoint(written)["step"] == step  # the checkpoint just written is there and loads
+    assert _steps(run) == left
+    newer = {n: d for n, d in old.items() if int(n[5:12]) > max(saves)}
+    assert {n: d for n, d in file_digests(run / "checkpoints", "*").items() if n in newer} == newer
+
+
+MARKER_CASES = [  # (case, what the newest checkpoint's marker holds): skipped with a warning, not a traceback
+    ("invalid-json", b'{"bytes": '),
+    ("empty-object", b"{}"),
+    ("a-list", b"[]"),
+    ("null", b"null"),
+    ("bytes-as-text", b'{"bytes": "12", "sha256": "ab"}'),
+    ("not-utf8", b"\xff\xfe\x00"),
+    ("wrong-sha", None),
+]
+
+
+@pytest.mark.parametrize(("case", "marker"), MARKER_CASES, ids=[c[0] for c in MARKER_CASES])
+def test_a_damaged_commit_marker_is_skipped_with_a_warning(tmp_path, case, marker):
+    import json
+
+    from hpcgan.train.checkpoint import latest_valid
+
+    run = tmp_path / "run"
+    _save(run, 10)
+    newest = _save(run, 20)
+    if marker is None:
+        content = json.loads(newest.with_suffix(".json").read_text())
+        marker = json.dumps(dict(content, sha256="0" * 64)).encode()
+    newest.with_suffix(".json").write_bytes(marker)
+    with pytest.warns(UserWarning, match="skipping checkpoint") as caught:
+        path, state = latest_valid(run)
+    assert path.name == "step-0000010.pt" and state["step"] == 10
+    assert all("\n" not in str(w.message) for w in caught)
+
+
+def test_a_marker_that_is_a_folder_is_skipped(tmp_path):
+    from hpcgan.train.checkpoint import latest_valid
+
+    run = tmp_path / "run"
+    _save(run, 10)
+    (run / "checkpoints" / "step-0000020.json").mkdir()
+    (run / "checkpoints" / "step-0000020.pt").write_bytes(b"x")
+    with pytest.warns(UserWarning, match="skipping checkpoint"):
+        assert latest_valid(run)[0].name == "step-0000010.pt"
+
+
+def test_move_aside_keeps_the_old_run_whole_out_of_the_way(tmp_path):
+    from hpcgan.train.checkpoint import latest_valid, move_aside
+
+    run = tmp_path / "run"
+    for step in (28, 29, 30):
+        _save(run, step, keep=100)
+    (run / "metrics.jsonl").write_text('{"step": 30}\n')
+    before = file_digests(run / "checkpoints", "*")
+    aside = move_aside(run, ("checkpoints", "metrics.jsonl", "samples"))  # samples/ absent: fine
+    assert aside is not None and aside.parent == run and aside.name.startswith("replaced-")
+    assert file_digests(aside / "checkpoints", "*") == before and (aside / "metrics.jsonl").is_file()
+    assert not (run / "checkpoints").exists() and latest_valid(run) is None
+    _save(run, 10)
+    second = move_aside(run)
+    assert second is not None and second != aside and file_digests(aside / "checkpoints", "*") == before
+    assert move_aside(run) is None  # nothing left to move
+
+
+def test_orphaned_temp_files_of_killed_saves_are_removed(tmp_path):
+    from hpcgan.train.checkpoint import remove_orphaned_temps
+
+    run = tmp_path / "run"
+    _save(run, 10)
+    committed_files = file_digests(run / "checkpoints", "step-*")
+    orphans = [run / "checkpoints" / n for n in (".step-0000020.pt.k3j_x.tmp", ".best.pt.abc.tmp")]
+    for orphan in orphans:
+        orphan.write_bytes(b"\0" * 1000)
+    assert sorted(remove_orphaned_temps(run)) == sorted(orphans)
+    assert file_digests(run / "checkpoints", "*") == committed_files
+
+
+def _with_file_size_limit(limit: int, code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run `code` in a fresh Python with files capped at `limit` bytes: writes beyond it fail with
+    EFBIG, as a full disk fails them with ENOSPC (SIGXFSZ ignored, so the write returns the error)."""
+    prelude = ("import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
+               f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n")  # fmt: skip
+    return subprocess.run([sys.executable, "-c", prelude + code], capture_output=True, text=True, cwd=cwd,
+                          env=dict(os.environ, OMP_NUM_THREADS="1"), timeout=300)  # fmt: skip
+
+
+def test_a_checkpoint_write_that_fails_is_one_line_and_keeps_the_earlier_ones(tmp_path):
+    run = tmp_path / "run"
+    _save(run, 10)
+    before = file_digests(run / "checkpoints", "*")
+    code = "\n".join([
+        "import sys, pathlib, torch",
+        "from hpcgan.errors import UserError",
+        "from hpcgan.train.checkpoint import save_checkpoint",
+        "try:",
+        f"    save_checkpoint(pathlib.Path({str(run)!r}), 20, {{'w': torch.zeros(1 << 20)}}, 2)",
+        "except UserError as exc:",
+        "    print(exc, file=sys.stderr)",
+        "    sys.exit(2)",
+    ])  # fmt: skip
+    proc = _with_file_size_limit(1 << 20, code, REPO)
+    assert_one_line_error(proc, "step-0000020.pt", "could not save", "earlier checkpoints are kept")
+    assert file_digests(run / "checkpoints", "*") == before  # no temp file, no uncommitted .pt
+
+
+def test_a_new_run_into_an_old_run_dir_keeps_its_checkpoints_and_a_bad_marker_is_skipped(ph32, tmp_path):
+    run = tmp_path / "run"
+    train = ["train", "--gan", "dcgan64", "--data", ph32, "--run-dir", run, *TINY32, "checkpoint.keep=2"]
+    run_cli(*train, "train.steps=30", "checkpoint.every=10", threads=1)
+    old = file_digests(run / "checkpoints", "step-*")
+    assert _steps(run) == [20, 30]
+    # --resume none into it: the new step 5 was pruned right after being written (20 and 30 sorted higher).
+    run_cli(*train, "train.steps=5", "checkpoint.every=5", "--resume", "none", threads=1)
+    assert _steps(run) == [5, 20, 30]
+    assert {n: d for n, d in file_digests(run / "checkpoints", "step-*").items() if n in old} == old
+    # A marker of {} on the newest: --resume auto warns and takes the next one, no traceback.
+    (run / "checkpoints" / "step-0000030.json").write_text("{}")
+    proc = run_cli(*train, "train.steps=25", "checkpoint.every=0", threads=1)
+    assert "Traceback" not in proc.stderr and "not a commit marker" in proc.stderr
+    assert "done: step 25" in proc.stderr + proc.stdout and _steps(run) == [20, 25, 30]
