@@ -276,3 +276,57 @@ def test_a_new_run_into_an_old_run_dir_keeps_its_checkpoints_and_a_bad_marker_is
     proc = run_cli(*train, "train.steps=25", "checkpoint.every=0", threads=1)
     assert "Traceback" not in proc.stderr and "not a commit marker" in proc.stderr
     assert "done: step 25" in proc.stderr + proc.stdout and _steps(run) == [20, 25, 30]
+
+
+# -- 4. the hold: of two trainers taking over a dead job's hold at once, exactly one wins -------------
+
+
+def _race_for_holds(root: str, trials: int, barrier, results) -> None:
+    """One racer (a real process): take the hold of each trial's run dir when every racer is ready."""
+    os.environ.pop("SLURM_JOB_ID", None)
+    os.environ.pop("SLURM_ARRAY_JOB_ID", None)
+    from hpcgan.errors import UserError
+    from hpcgan.train.run_hold import acquire
+
+    outcomes = []
+    for trial in range(trials):
+        barrier.wait()
+        try:
+            stale = acquire(Path(root) / f"t{trial:03d}")
+            outcomes.append("won" if stale else "won-without-stale")
+        except UserError as exc:
+            outcomes.append("refused" if "held by pid" in str(exc) or "another job" in str(exc) else str(exc))
+    results.put((os.getpid(), outcomes))
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen(["true"])
+    proc.wait()
+    return proc.pid
+
+
+@pytest.mark.parametrize("racers", [2, 3])
+def test_exactly_one_of_racing_trainers_takes_over_a_stale_hold(tmp_path, racers):
+    import json
+    import multiprocessing
+
+    trials = 150
+    dead = _dead_pid()
+    for trial in range(trials):
+        (tmp_path / f"t{trial:03d}").mkdir()
+        hold = {"job_id": None, "host": os.uname().nodename, "pid": dead, "since": 0}
+        (tmp_path / f"t{trial:03d}" / "HOLD.json").write_text(json.dumps(hold))
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(racers), ctx.Queue()
+    procs = [ctx.Process(target=_race_for_holds, args=(str(tmp_path), trials, barrier, results)) for _ in range(racers)]
+    for p in procs:
+        p.start()
+    outcomes = dict(results.get(timeout=300) for _ in procs)
+    for p in procs:
+        p.join(timeout=60)
+    for trial in range(trials):
+        per_racer = [o[trial] for o in outcomes.values()]
+        assert sorted(per_racer) == ["refused"] * (racers - 1) + ["won"], (trial, per_racer)
+        holder = json.loads((tmp_path / f"t{trial:03d}" / "HOLD.json").read_text())
+        assert outcomes[holder["pid"]][trial] == "won"  # the file names the winner
+    assert not list(tmp_path.glob("*/.HOLD*"))  # the lock file and temp files are gone

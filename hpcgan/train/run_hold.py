@@ -13,13 +13,17 @@ import os
 import shutil
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 from hpcgan.atomic import write_json
 from hpcgan.errors import UserError
+from hpcgan.file_lock import LockHeld, LockUnsupported, exclusive_lock
 
 HOLD_NAME = "HOLD.json"
+HOLD_LOCK_NAME = ".HOLD.lock"  # held only while the hold is checked and replaced
+LOCK_WAIT_S = 120.0  # the holder may be asking squeue (30 s timeout) while it holds the lock
 # squeue states of a job that still owns its run dir (a requeued job passes through these).
 LIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
                "RESIZING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT", "PREEMPTED"}  # fmt: skip
@@ -88,13 +92,32 @@ def check_not_held(run_dir: Path) -> None:
 
 
 def acquire(run_dir: Path) -> dict[str, Any] | None:
-    """Take the hold (refusing a live holder); returns the stale hold taken over, if any."""
+    """Take the hold (refusing a live holder); returns the stale hold taken over, if any.
+
+    The check and the replacement happen under a lock on RUN/.HOLD.lock: of two jobs that find the
+    same dead holder at once, the second sees the first's fresh hold and is refused."""
+    try:
+        with exclusive_lock(Path(run_dir) / HOLD_LOCK_NAME, timeout=LOCK_WAIT_S):
+            return _take(run_dir)
+    except LockHeld:
+        raise UserError(f"{run_dir}: another job is taking the hold right now; use another --run-dir") from None
+    except LockUnsupported as exc:
+        # Without locks only a first hold is exclusive (link() below); a takeover may race.
+        warnings.warn(f"{exc.strerror}; taking the hold without a lock", stacklevel=2)
+        return _take(run_dir)
+    except OSError as exc:
+        raise UserError(f"{run_dir}: cannot take the hold ({exc.strerror or exc})") from None
+
+
+def _take(run_dir: Path) -> dict[str, Any] | None:
     check_not_held(run_dir)
     stale = read_hold(run_dir)
-    me = {"job_id": current_job_id(), "host": os.uname().nodename, "pid": os.getpid(), "since": time.time()}
     path = Path(run_dir) / HOLD_NAME
+    me = {"job_id": current_job_id(), "host": os.uname().nodename, "pid": os.getpid(), "since": time.time()}
     if stale is None:
-        # Created with link(): of two jobs starting at once, exactly one gets the file.
+        if path.exists():
+            raise UserError(f"{path}: unreadable hold; remove it if no job is training in {run_dir}")
+        # Created with link(): of two jobs starting at once, exactly one gets the file, lock or not.
         tmp = path.with_name(f".{HOLD_NAME}.{os.getpid()}")
         write_json(tmp, me)
         try:
@@ -104,12 +127,22 @@ def acquire(run_dir: Path) -> dict[str, Any] | None:
         finally:
             tmp.unlink(missing_ok=True)
         return None
-    write_json(path, me)  # replacing our own hold, or a dead job's
+    write_json(path, me)  # replacing our own hold, or a dead job's (under the lock: one job gets here)
     mine = stale.get("job_id") is not None and stale.get("job_id") == me["job_id"]
     return None if mine else stale
 
 
 def release(run_dir: Path) -> None:
+    try:
+        with exclusive_lock(Path(run_dir) / HOLD_LOCK_NAME, timeout=LOCK_WAIT_S):
+            _drop(run_dir)
+    except LockHeld:
+        pass  # someone is checking our hold; it stays, and reads as ours until this process ends
+    except LockUnsupported:
+        _drop(run_dir)
+
+
+def _drop(run_dir: Path) -> None:
     holder = read_hold(run_dir)
     if holder is not None and holder.get("pid") == os.getpid():
         (Path(run_dir) / HOLD_NAME).unlink(missing_ok=True)
