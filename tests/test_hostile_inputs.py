@@ -330,3 +330,142 @@ def test_exactly_one_of_racing_trainers_takes_over_a_stale_hold(tmp_path, racers
         holder = json.loads((tmp_path / f"t{trial:03d}" / "HOLD.json").read_text())
         assert outcomes[holder["pid"]][trial] == "won"  # the file names the winner
     assert not list(tmp_path.glob("*/.HOLD*"))  # the lock file and temp files are gone
+
+
+# -- 3. two shard jobs into one OUT; 7. a write that fails (disk full) -------------------------------
+
+
+def _hpcgan(*args: str | Path, preexec=None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "hpcgan", *map(str, args)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, preexec_fn=preexec,
+                            env=dict(os.environ, COLUMNS="200", OMP_NUM_THREADS="1"))  # fmt: skip
+
+
+def _source_images(root: Path, n: int = 24) -> Path:
+    from tests.conftest import make_image
+
+    for i in range(n):
+        make_image(root / ("NORMAL" if i % 2 else "PNEUMONIA") / f"img{i:03d}.png", 70, 60, seed=i)
+    return root
+
+
+CONCURRENT_CASES = [  # (case, the command writing into OUT, given SRC and OUT)
+    ("phantom", lambda src, out: ["phantom", out, "--n", "256", "--size", "32", "--shard-size", "64", "--workers=1"]),
+    ("shard", lambda src, out: ["shard", src, out, "--size", "32", "--shard-size", "8", "--workers", "1"]),
+]
+
+
+@pytest.mark.parametrize(("case", "command"), CONCURRENT_CASES, ids=[c[0] for c in CONCURRENT_CASES])
+def test_a_second_shard_job_into_the_same_out_stops_at_once_and_the_first_is_unharmed(tmp_path, case, command):
+    import json
+    import signal
+    import time
+
+    from hpcgan.atomic import sha256_file
+    from hpcgan.data.index import content_hash
+
+    src, out = _source_images(tmp_path / "src"), tmp_path / "out"
+    first = _hpcgan(*command(src, out))
+    try:
+        deadline = time.time() + 120
+        while not (out / ".lock").exists() and first.poll() is None and time.time() < deadline:
+            time.sleep(0.005)
+        first.send_signal(signal.SIGSTOP)  # it holds the lock, mid-run: the second job arrives now
+        assert first.poll() is None, "the first job ended before the second could start"
+        second = run_cli(*command(src, out), check=False)
+        assert_one_line_error(second, str(out), "another shard job")
+    finally:
+        first.send_signal(signal.SIGCONT)
+    _, err = first.communicate(timeout=300)
+    assert first.returncode == 0, err
+    index = json.loads((out / "index.json").read_text())
+    for split in index["splits"].values():
+        for shard in split["shards"]:
+            assert sha256_file(out / shard["name"]) == shard["sha256"]
+    assert index["content_hash"] == content_hash(index["splits"])
+    run_cli(*command(src, tmp_path / "alone"))
+    assert file_digests(out) == file_digests(tmp_path / "alone")  # as if it had been alone
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith(".")) == []  # no lock, no temp file left
+
+
+def test_temp_files_of_a_killed_shard_job_are_removed_at_the_next_start(tmp_path):
+    from tests.conftest import kill_after_shards
+
+    out = tmp_path / "out"
+    args = ["phantom", out, "--n", "512", "--size", "32", "--shard-size", "32", "--workers", "1"]
+    kill_after_shards(*args, out=out, at_least=2)
+    orphans = [out / ".train-000009.tar.4242-deadbeef.tmp", out / ".train-000003.tar.tmp", out / ".index.json.x1.tmp"]
+    for orphan in orphans:
+        orphan.write_bytes(b"\0" * 4096)
+    (out / ".notes.tmp").write_text("the user's own file")  # not ours: left alone
+    run_cli(*args)
+    assert sorted(p.name for p in out.glob(".*")) == [".notes.tmp"]
+    run_cli(*args[:1], tmp_path / "alone", *args[2:])
+    assert file_digests(out) == file_digests(tmp_path / "alone")
+
+
+def _file_size_limit(limit: int):
+    def preexec() -> None:
+        import resource
+        import signal
+
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write then fails with EFBIG instead of killing us
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+DISK_FULL_CASES = [  # (case, phantom args, file size limit in bytes, the file the error names)
+    # one image per shard (a 10 KB tar): the shards fit, .progress.json outgrows 12 KB after ~40 of them
+    ("progress-record", ["--n", "100", "--shard-size", "1"], 12000, ".progress.json"),
+    ("first-shard", ["--n", "64", "--shard-size", "64"], 20000, "train-000000.tar"),
+]
+
+
+@pytest.mark.parametrize(("case", "args", "limit", "names"), DISK_FULL_CASES, ids=[c[0] for c in DISK_FULL_CASES])
+def test_a_failed_write_is_one_line_naming_the_file_and_keeps_what_was_committed(tmp_path, case, args, limit, names):
+    import json
+
+    out = tmp_path / "out"
+    command = ["phantom", out, "--size", "32", "--workers", "1", *args]
+    proc = _hpcgan(*command, preexec=_file_size_limit(limit))
+    stdout, stderr = proc.communicate(timeout=300)
+    assert_one_line_error(subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), names,
+                          "could not write", "re-run")  # fmt: skip
+    assert not list(out.glob(".*.tmp")) and not (out / "index.json").exists()
+    committed = {}
+    if (out / ".progress.json").exists():
+        from hpcgan.atomic import sha256_file
+
+        state = json.loads((out / ".progress.json").read_text())
+        committed = {s["name"]: s["sha256"] for split in state["splits"].values() for s in split["shards"]}
+        assert all(sha256_file(out / name) == sha for name, sha in committed.items())
+    before = file_digests(out)
+    run_cli(*command)  # without the limit: resumes after the committed shards
+    assert {n: d for n, d in file_digests(out).items() if n in committed} == {n: before[n] for n in committed}
+    run_cli(*command[:1], tmp_path / "alone", *command[2:])
+    assert file_digests(out) == file_digests(tmp_path / "alone")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a small tmpfs needs root")
+def test_a_full_disk_is_one_line_and_the_shards_before_stay(tmp_path):
+    disk = tmp_path / "small-disk"
+    disk.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=320k", "tmpfs", str(disk)], check=True)
+    try:
+        out = disk / "out"
+        args = ["--n", "128", "--size", "32", "--shard-size", "16", "--workers", "1"]  # ~110 KB shards
+        proc = run_cli("phantom", out, *args, check=False)
+        assert_one_line_error(proc, "No space left on device", "could not write", "re-run")
+        assert not list(out.glob(".*.tmp"))
+        shards = file_digests(out)
+        assert shards, "some shards fit before the disk filled up"
+        import shutil
+
+        shutil.copytree(out, tmp_path / "out")  # "more space": resume elsewhere
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+    run_cli("phantom", tmp_path / "out", *args)
+    run_cli("phantom", tmp_path / "alone", *args)
+    assert file_digests(tmp_path / "out") == file_digests(tmp_path / "alone")
+    assert {n: d for n, d in file_digests(tmp_path / "out").items() if n in shards} == shards

@@ -4,6 +4,11 @@ The output is a pure function of the plan and the settings: samples are prepared
 packed in plan order, and tar headers carry no time or owner, so re-running gives byte-identical
 shards. Each shard is written under a temporary name, fsynced and renamed; `.progress.json` then
 records it, so an interrupted run resumes after its last complete shard.
+
+One writer per OUT: a job holds OUT/.lock (flock) while it writes, and a second job into the same
+OUT stops at once. Temp names are unique per process; those a killed job left are removed when the
+next job starts. A failed write (disk full, quota) is one line naming the file; the shards
+committed before it stay, and re-running resumes after them.
 """
 
 from __future__ import annotations
@@ -13,8 +18,11 @@ import io
 import json
 import multiprocessing
 import os
+import secrets
+import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,8 +34,14 @@ from hpcgan.data.formats import EXTENSIONS
 from hpcgan.data.index import INDEX_NAME, content_hash
 from hpcgan.data.shard_options import ShardLimits, ShardOptions
 from hpcgan.errors import UserError
+from hpcgan.file_lock import LockHeld, LockUnsupported, exclusive_lock
 
 PROGRESS_NAME = ".progress.json"
+LOCK_NAME = ".lock"
+# Temp files of our own writers (shards, and atomic_open's for the json/csv files), the only ones
+# removed at start: OUT may be a folder that holds other files of the user's.
+ORPHAN_PATTERNS = (".*.tar.tmp", ".*.tar.*.tmp", f".{INDEX_NAME}.*.tmp", f".{PROGRESS_NAME}.*.tmp",
+                   ".skipped.csv.*.tmp")  # fmt: skip
 SKIPPED_NAME = "skipped.csv"
 INDEX_FORMAT_VERSION = 1
 
@@ -76,14 +90,28 @@ def write_shard_set(
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Write (or resume writing) the shard set in `out` and return its index."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{out}: cannot create the output folder ({exc.strerror or exc})") from None
+    try:
+        with exclusive_lock(out / LOCK_NAME):
+            return _write_locked(out, settings, classes, plan, prepare, options, progress)
+    except LockHeld:
+        raise UserError(f"{out}: another shard job is writing into it (it holds {out / LOCK_NAME}); "
+                        "wait for it to finish or choose another folder") from None  # fmt: skip
+    except LockUnsupported as exc:
+        warnings.warn(f"{exc.strerror}; writing without a lock (run one shard job per folder)", stacklevel=2)
+        return _write_locked(out, settings, classes, plan, prepare, options, progress)
+
+
+def _write_locked(out, settings, classes, plan, prepare, options, progress) -> dict[str, Any]:
     ext, limits = EXTENSIONS[options.format], options.limits()
-    out.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(out)
     index = _existing_index(out, settings)
     if index is not None:
         return index  # already complete with these settings
     state = _load_progress(out, settings)
-    for stale in out.glob(".*.tar.tmp"):
-        stale.unlink()
     with _pool(options.workers) as pool:
         for split, samples in plan.items():
             split_state = state["splits"].setdefault(split, {"shards": [], "skipped": []})
@@ -95,40 +123,77 @@ def write_shard_set(
                 pool.imap(prepare, [s.job for s in todo], chunksize=4) if pool else map(prepare, (s.job for s in todo))
             )
             _pack_split(out, split, todo, results, done, ext, limits, state, split_state, progress)
-    _write_skipped(out, state)
-    (out / PROGRESS_NAME).unlink(missing_ok=True)
+    with _writing(out / SKIPPED_NAME):
+        _write_skipped(out, state)
     index = _build_index(settings, classes, state, ext)
     if not index["splits"]:
         raise UserError(
             f"{settings.get('source')}: no usable image "
             f"({index['skipped']} file(s) skipped, reasons in {out / SKIPPED_NAME})"
         )
-    write_json(out / INDEX_NAME, index)
+    with _writing(out / INDEX_NAME):
+        write_json(out / INDEX_NAME, index)
+    (out / PROGRESS_NAME).unlink(missing_ok=True)  # after the index: a failed index write can resume
     return index
+
+
+def _remove_orphans(out: Path) -> None:
+    """Temp files of jobs that were killed (we hold the lock: no live writer owns any)."""
+    for pattern in ORPHAN_PATTERNS:
+        for stale in out.glob(pattern):
+            stale.unlink(missing_ok=True)
+
+
+@contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """An OSError while writing `path` (disk full, quota, permissions) becomes one line naming it."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f"{path}: could not write ({exc.strerror or exc}); the shards written before are kept, "
+                        "re-run the same command to resume") from None  # fmt: skip
 
 
 def _pack_split(out, split, todo, results, start, ext, limits, state, split_state, progress) -> None:
     shard: _OpenShard | None = None
-    for offset, (sample, result) in enumerate(zip(todo, results, strict=True)):
-        position = start + offset
-        if progress:
-            progress(1)
-        if isinstance(result, Skipped):
-            split_state["skipped"].append([position, result.source, result.reason])
-            continue
-        member = _members(sample, result, ext)
-        size = sum(len(v) for k, v in member.items() if k != "__key__")
-        if shard is not None and _full(shard, size, limits):
-            _close(out, shard, position, state, split_state)
+    try:
+        for offset, (sample, result) in enumerate(zip(todo, results, strict=True)):
+            position = start + offset
+            if progress:
+                progress(1)
+            if isinstance(result, Skipped):
+                split_state["skipped"].append([position, result.source, result.reason])
+                continue
+            member = _members(sample, result, ext)
+            size = sum(len(v) for k, v in member.items() if k != "__key__")
+            if shard is not None and _full(shard, size, limits):
+                _close(out, shard, position, state, split_state)
+                shard = None
+            if shard is None:
+                shard = _open(out, split, len(split_state["shards"]), position)
+            with _writing(out / shard.name):
+                shard.writer.write(member)
+            shard.count += 1
+            shard.nbytes += size
+            shard.histogram[sample.class_name] += 1
+        if shard is not None:
+            _close(out, shard, start + len(todo), state, split_state)
             shard = None
-        if shard is None:
-            shard = _open(out, split, len(split_state["shards"]), position)
-        shard.writer.write(member)
-        shard.count += 1
-        shard.nbytes += size
-        shard.histogram[sample.class_name] += 1
-    if shard is not None:
-        _close(out, shard, start + len(todo), state, split_state)
+    finally:
+        if shard is not None:  # failed or interrupted mid-shard: drop its temp file
+            _discard(shard)
+
+
+def _discard(shard: _OpenShard) -> None:
+    """Drop an unfinished shard. Its tar stream is marked closed first: closing it (or garbage
+    collection doing so later) would write the end of the archive into a closed or full file."""
+    tar = shard.writer.tarstream
+    tar.closed = True
+    if tar.fileobj is not shard.handle:  # tarfile's pipe-mode _Stream between the two
+        tar.fileobj.closed = True
+    with suppress(OSError):
+        shard.handle.close()
+    shard.tmp.unlink(missing_ok=True)
 
 
 def _members(sample: PlannedSample, result: Prepared, ext: str) -> dict[str, Any]:
@@ -147,20 +212,22 @@ def _full(shard: _OpenShard, size: int, limits: ShardLimits) -> bool:
 
 def _open(out: Path, split: str, number: int, first: int) -> _OpenShard:
     name = f"{split}-{number:06d}.tar"
-    tmp = out / f".{name}.tmp"
-    handle = tmp.open("wb")
+    tmp = out / f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"  # unique per process and attempt
+    with _writing(out / name):
+        handle = tmp.open("wb")
     # Fixed owner and mtime: tar headers then depend on content only (byte-identical re-runs).
     writer = wds.TarWriter(handle, user="hpcgan", group="hpcgan", mtime=0.0)
     return _OpenShard(name=name, first=first, tmp=tmp, handle=handle, writer=writer)
 
 
 def _close(out: Path, shard: _OpenShard, end: int, state: dict, split_state: dict) -> None:
-    shard.writer.close()
-    shard.handle.flush()
-    os.fsync(shard.handle.fileno())
-    shard.handle.close()
-    os.replace(shard.tmp, out / shard.name)
-    fsync_dir(out)
+    with _writing(out / shard.name):
+        shard.writer.close()
+        shard.handle.flush()
+        os.fsync(shard.handle.fileno())
+        shard.handle.close()
+        os.replace(shard.tmp, out / shard.name)
+        fsync_dir(out)
     split_state["shards"].append(
         {
             "name": shard.name,
@@ -172,7 +239,8 @@ def _close(out: Path, shard: _OpenShard, end: int, state: dict, split_state: dic
             "histogram": dict(sorted(shard.histogram.items())),
         }
     )
-    write_json(out / PROGRESS_NAME, state)
+    with _writing(out / PROGRESS_NAME):
+        write_json(out / PROGRESS_NAME, state)
 
 
 def _existing_index(out: Path, settings: dict) -> dict | None:
@@ -181,13 +249,16 @@ def _existing_index(out: Path, settings: dict) -> dict | None:
         return None
     try:
         index = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: unreadable ({exc}); delete {out} and re-shard") from None
-    _refuse_other_settings(out, index.get("settings", {}), settings)
-    for split in index["splits"].values():
-        for shard in split["shards"]:
-            if not (out / shard["name"]).is_file():
-                raise UserError(f"{out / shard['name']}: listed in {INDEX_NAME} but missing; delete {out} and re-shard")
+        _refuse_other_settings(out, index.get("settings", {}), settings)
+        shards = [(shard["name"], shard["bytes"]) for split in index["splits"].values() for shard in split["shards"]]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UserError(f"{path}: unreadable ({type(exc).__name__}: {exc}); delete {out} and re-shard") from None
+    for name, nbytes in shards:
+        file = out / str(name)
+        if not file.is_file():
+            raise UserError(f"{file}: listed in {INDEX_NAME} but missing; delete {out} and re-shard")
+        if (size := file.stat().st_size) != nbytes:
+            raise UserError(f"{file}: {size} bytes, {INDEX_NAME} says {nbytes}; delete {out} and re-shard")
     return index
 
 
@@ -197,19 +268,22 @@ def _load_progress(out: Path, settings: dict) -> dict:
         if any(out.glob("*.tar")):
             raise UserError(f"{out}: holds shards but no {INDEX_NAME} or {PROGRESS_NAME}; choose an empty folder")
         return {"settings": settings, "splits": {}}
-    state = json.loads(path.read_text())
-    _refuse_other_settings(out, state["settings"], settings)
-    # Keep only the shards still intact on disk; anything after the first damaged one is redone.
-    for split_state in state["splits"].values():
-        kept = []
-        for shard in split_state["shards"]:
-            file = out / shard["name"]
-            if not file.is_file() or file.stat().st_size != shard["bytes"]:
-                break
-            kept.append(shard)
-        split_state["shards"] = kept
-        end = kept[-1]["end"] if kept else 0
-        split_state["skipped"] = [row for row in split_state["skipped"] if row[0] < end]
+    try:
+        state = json.loads(path.read_text())
+        _refuse_other_settings(out, state["settings"], settings)
+        # Keep only the shards still intact on disk; anything after the first damaged one is redone.
+        for split_state in state["splits"].values():
+            kept = []
+            for shard in split_state["shards"]:
+                file = out / shard["name"]
+                if not file.is_file() or file.stat().st_size != shard["bytes"]:
+                    break
+                kept.append(shard)
+            split_state["shards"] = kept
+            end = kept[-1]["end"] if kept else 0
+            split_state["skipped"] = [row for row in split_state["skipped"] if row[0] < end]
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise UserError(f"{path}: unreadable ({type(exc).__name__}); delete {out} and re-shard") from None
     return state
 
 
