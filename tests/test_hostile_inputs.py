@@ -469,3 +469,232 @@ def test_a_full_disk_is_one_line_and_the_shards_before_stay(tmp_path):
     run_cli("phantom", tmp_path / "alone", *args)
     assert file_digests(tmp_path / "out") == file_digests(tmp_path / "alone")
     assert {n: d for n, d in file_digests(tmp_path / "out").items() if n in shards} == shards
+
+
+# -- 5. damaged shard sets: refused in one line when opened, or damaged samples skipped and counted ---
+
+
+def _copy_set(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("contact_sheet.png"))
+    return dst
+
+
+def _rewrite_member(shard: Path, key: str, suffix: str, change) -> None:
+    """Rewrite one member of a tar (change(bytes) -> bytes, or None to drop it), as a crafted or
+    damaged shard would hold it."""
+    import io
+    import tarfile
+
+    with tarfile.open(shard) as tar:
+        members = [(m, tar.extractfile(m).read()) for m in tar]
+    with tarfile.open(shard, "w", format=tarfile.USTAR_FORMAT) as tar:
+        for member, data in members:
+            if member.name == f"{key}.{suffix}":
+                data = change(data)
+                if data is None:
+                    continue
+                member.size = len(data)
+            tar.addfile(member, io.BytesIO(data))
+
+
+def _reindex(root: Path) -> None:
+    """Make index.json agree with the (damaged) shards again: only the samples are wrong then."""
+    import json
+
+    from hpcgan.atomic import sha256_file
+    from hpcgan.data.index import content_hash
+
+    index = json.loads((root / "index.json").read_text())
+    for split in index["splits"].values():
+        for shard in split["shards"]:
+            shard["bytes"], shard["sha256"] = (root / shard["name"]).stat().st_size, sha256_file(root / shard["name"])
+    index["content_hash"] = content_hash(index["splits"])
+    (root / "index.json").write_text(json.dumps(index))
+
+
+def _png(side: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (side, side), 128).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def _flip_middle(data: bytes) -> bytes:
+    middle = len(data) // 2
+    return data[:middle] + bytes(b ^ 0xFF for b in data[middle : middle + 16]) + data[middle + 16 :]
+
+
+VICTIM = "train-0000005"  # a sample of the first shard
+
+SAMPLE_DAMAGE = [  # (case, member suffix, change): the index is then made to agree, so only the sample is bad
+    ("png-flipped-bytes", "png", _flip_middle),
+    ("not-an-image", "png", lambda data: b"<html>not a png</html>"),
+    ("wrong-size", "png", lambda data: _png(16)),
+    ("empty-image", "png", lambda data: b""),
+    ("label-outside-classes", "cls", lambda data: b"7"),
+    ("label-negative", "cls", lambda data: b"-1"),
+    ("label-not-a-number", "cls", lambda data: b"opacity"),
+]
+
+
+@pytest.fixture(scope="module")
+def sample_damaged(ph32, tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("damaged")
+    sets = {}
+    for case, suffix, change in SAMPLE_DAMAGE:
+        damaged = _copy_set(ph32, root / case)
+        _rewrite_member(damaged / "train-000000.tar", VICTIM, suffix, change)
+        _reindex(damaged)
+        sets[case] = damaged
+    return sets
+
+
+def _epoch(shards: Path, rank: int, workers: int, resume: dict | None = None):
+    from hpcgan.data.loader import ShardLoader
+
+    loader = ShardLoader(shards, 8, seed=0, rank=rank, world_size=2, num_workers=workers)
+    if resume is not None:
+        loader.load_state_dict(resume)
+    batches = [(x.clone(), y.clone()) for x, y in loader]
+    loader.close()
+    return loader, batches
+
+
+@pytest.mark.parametrize("case", [c[0] for c in SAMPLE_DAMAGE])
+def test_a_damaged_sample_is_skipped_and_counted_with_full_equal_batches_and_exact_resume(sample_damaged, case):
+    import torch
+
+    shards = sample_damaged[case]
+    skipped = 0
+    for rank in (0, 1):
+        loader, batches = _epoch(shards, rank, workers=0)
+        assert len(batches) == len(loader) == 8 and all(x.shape == (8, 1, 32, 32) for x, _ in batches)
+        assert all(((y >= 0) & (y < 2)).all() for _, y in batches)
+        skipped += loader.skipped
+        if loader.skipped:
+            assert loader.skip_messages[0].startswith("train-000000.tar sample 5: "), loader.skip_messages
+            assert loader.state_dict()["skipped"] == 1
+            # The same with worker processes, and resumed mid-epoch: the very same batches and count.
+            with_workers = _epoch(shards, rank, workers=2)[1]
+            assert all(torch.equal(a, b) for (a, _), (b, _) in zip(batches, with_workers, strict=True))
+            resumed_loader, resumed = _epoch(shards, rank, 0, resume={"epoch": 0, "batch": 3, "skipped": 0})
+            assert all(torch.equal(a, b) and torch.equal(la, lb)
+                       for (a, la), (b, lb) in zip(batches[3:], resumed, strict=True))  # fmt: skip
+    assert skipped == 1  # the one damaged sample, once, on the rank that reads its shard
+
+
+@pytest.mark.parametrize("case", [c[0] for c in SAMPLE_DAMAGE])
+def test_training_on_a_damaged_sample_goes_on_and_inspect_reports_it(sample_damaged, tmp_path, case):
+    shards = sample_damaged[case]
+    proc = run_cli("train", "--gan", "dcgan64", "--data", shards, "--run-dir", tmp_path / "run", *TINY32,
+                   "train.steps=8", "checkpoint.every=0", threads=1)  # fmt: skip
+    assert "Traceback" not in proc.stderr and (tmp_path / "run" / "checkpoints" / "step-0000008.pt").is_file()
+    proc = run_cli("inspect", shards, "--sheet", tmp_path / "sheet.png", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+    problems = [line for line in proc.stderr.splitlines() if line.startswith("problem: ")]
+    assert any("train-000000.tar" in line and VICTIM in line for line in problems), proc.stderr
+    assert any("intact samples" in line for line in problems)  # 63 intact, the index says 64
+    assert (tmp_path / "sheet.png").is_file()
+
+
+def _truncate(root: Path) -> None:
+    shard = root / "train-000001.tar"
+    shard.write_bytes(shard.read_bytes()[:30000])
+
+
+def _flip_shard_byte(root: Path) -> None:
+    shard = root / "train-000001.tar"
+    data = bytearray(shard.read_bytes())
+    data[len(data) // 3] ^= 0x01
+    shard.write_bytes(bytes(data))
+
+
+def _edit_index(change):
+    def edit(root: Path) -> None:
+        import json
+
+        new = change(json.loads((root / "index.json").read_text()))
+        (root / "index.json").write_text(new if isinstance(new, str) else json.dumps(new))
+
+    return edit
+
+
+def _rename_shard(name: str):
+    def edit(index: dict) -> dict:
+        index["splits"]["train"]["shards"][1]["name"] = name
+        return index
+
+    return edit
+
+
+def _set_field(key: str, value):
+    def edit(index: dict) -> dict:
+        index["splits"]["train"]["shards"][0][key] = value
+        return index
+
+    return edit
+
+
+SET_DAMAGE = [  # (case, damage(root), fragments of the one line, what `hpcgan inspect` does: "lines" or "one-line")
+    ("shard-truncated", _truncate, ["train-000001.tar", "bytes"], "lines"),
+    ("shard-byte-flipped", _flip_shard_byte, ["train-000001.tar", "sha256"], "lines"),
+    ("shard-missing", lambda root: (root / "train-000001.tar").unlink(), ["train-000001.tar", "missing"], "lines"),
+    ("index-name-escapes", _edit_index(_rename_shard("../x.tar")), ["'../x.tar'", "not a file name inside"],
+     "one-line"),
+    ("index-name-absolute", _edit_index(_rename_shard("/etc/passwd")), ["'/etc/passwd'", "not a file name"],
+     "one-line"),
+    ("index-name-not-text", _edit_index(_rename_shard(7)), ["shard name 7"], "one-line"),
+    ("index-not-json", _edit_index(lambda index: '{"splits": '), ["index.json", "not a valid shard index"],
+     "one-line"),
+    ("index-a-list", _edit_index(lambda index: []), ["index.json", "not an object"], "one-line"),
+    ("index-count-text", _edit_index(_set_field("count", "64")), ["count '64'"], "one-line"),
+    ("index-no-splits", _edit_index(lambda index: dict(index, splits={})), ["no splits"], "one-line"),
+    ("index-no-classes", _edit_index(lambda index: dict(index, classes=[])), ["classes"], "one-line"),
+    ("index-size-text", _edit_index(lambda index: dict(index, image_size="32")), ["image_size"], "one-line"),
+    ("index-extension", _edit_index(lambda index: dict(index, extension="exe")), ["extension 'exe'"], "one-line"),
+    ("index-count-wrong", _edit_index(_set_field("count", 60)), ["train-000000.tar", "holds 64", "says 60"],
+     "lines"),
+]
+
+
+@pytest.mark.parametrize(("case", "damage", "words", "inspect"), SET_DAMAGE, ids=[c[0] for c in SET_DAMAGE])
+def test_a_damaged_shard_set_is_one_line_for_train_and_lines_for_inspect(ph32, tmp_path, case, damage, words,
+                                                                          inspect):  # fmt: skip
+    shards = _copy_set(ph32, tmp_path / "set")
+    damage(shards)
+    before = file_digests(shards, "*")
+    proc = run_cli("train", "--gan", "dcgan64", "--data", shards, "--run-dir", tmp_path / "run", *TINY32,
+                   "train.steps=2", check=False, threads=1)  # fmt: skip
+    assert_one_line_error(proc, *words)
+    proc = run_cli("inspect", shards, "--sheet", tmp_path / "sheet.png", check=False)
+    if inspect == "one-line":
+        assert_one_line_error(proc, *[w for w in words if "holds" not in w])
+    else:
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr + proc.stdout, proc.stderr
+        assert any(line.startswith("problem: ") and words[0] in line for line in proc.stderr.splitlines())
+    assert file_digests(shards, "*") == before  # nothing was "repaired" or deleted
+
+
+def test_raw_shards_overwritten_with_noise_are_refused_and_the_opt_out_trains_on_them(tmp_path):
+    import numpy as np
+
+    from hpcgan.data.loader import read_member_table
+
+    shards = tmp_path / "raw"
+    run_cli("phantom", shards, "--n", "64", "--size", "32", "--format", "raw", "--shard-size", "32")
+    shard = shards / "train-000000.tar"
+    data = bytearray(shard.read_bytes())
+    noise = np.random.default_rng(0).integers(0, 256, 32 * 32, dtype=np.uint8).tobytes()
+    start = read_member_table(shard, "u8").offsets[0]  # the first image's pixels, same size
+    data[start : start + len(noise)] = noise
+    shard.write_bytes(bytes(data))
+    train = ["train", "--gan", "dcgan64", "--data", shards, "--run-dir", tmp_path / "run", *TINY32, "train.steps=2",
+             "train.batch_size=8"]  # fmt: skip
+    assert_one_line_error(run_cli(*train, check=False, threads=1), "train-000000.tar", "sha256", "damaged")
+    opted_out = run_cli(*train, threads=1, env={"HPCGAN_VERIFY_SHARDS": "0"})  # noise of the right size decodes
+    assert "Traceback" not in opted_out.stderr

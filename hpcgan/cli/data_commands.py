@@ -18,6 +18,7 @@ from hpcgan.data.shard_images import shard_images
 from hpcgan.data.shard_options import SIZES, ShardOptions
 from hpcgan.data.shard_writer import SKIPPED_NAME
 from hpcgan.data.sources import LAYOUTS
+from hpcgan.errors import UserError
 
 
 def add_common_shard_options(p: argparse.ArgumentParser, default_size: int) -> None:
@@ -80,11 +81,13 @@ def run_phantom(args: argparse.Namespace) -> int:
 
 
 def run_inspect(args: argparse.Namespace) -> int:
-    shard_set = ShardSet.open(args.shards)
+    """The table and contact sheet of what is intact, then one line per problem; exit 1 if any."""
+    shard_set = ShardSet.open(args.shards, check_files=False)  # missing and resized shards become lines below
+    problems: list[str] = []
     table = Table(title=f"{args.shards}  ({shard_set.image_size}x{shard_set.image_size} px, .{shard_set.extension})")
     for column in ("split", "images", "shards", "MB", *shard_set.classes, "source short side px (min/median/max)"):
         table.add_column(column, justify="left" if column == "split" else "right")
-    for s in summarise(shard_set):
+    for s in summarise(shard_set, problems):
         counts = [
             f"{s.histogram.get(c, 0)} ({100 * s.histogram.get(c, 0) / max(s.images, 1):.0f}%)"
             for c in shard_set.classes
@@ -94,8 +97,17 @@ def run_inspect(args: argparse.Namespace) -> int:
     console.print(table)
     sheet = args.sheet or args.shards / "contact_sheet.png"
     split = "train" if "train" in shard_set.splits else shard_set.splits[0]
-    contact_sheet(shard_set, sheet, per_class=args.per_class, split=split)
+    try:
+        contact_sheet(shard_set, sheet, per_class=args.per_class, split=split)
+    except OSError as exc:
+        raise UserError(f"--sheet {sheet}: cannot write the contact sheet ({exc.strerror or exc})") from None
     console.print(f"contact sheet: {sheet}")
+    for line in problems:
+        console.print(f"problem: {line}", markup=False, highlight=False, soft_wrap=True)
+    if problems:
+        console.print(f"{args.shards}: {len(problems)} problem(s); intact samples only in the counts above",
+                      markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+        return 1
     return 0
 
 

@@ -31,6 +31,31 @@ def encode(gray: np.ndarray, fmt: str) -> bytes:
     return buf.getvalue()
 
 
+class CorruptSample(ValueError):
+    """A stored image that does not decode to a (size, size) grayscale array; the message says why."""
+
+
+def decode_checked(data: bytes, ext: str, size: int) -> np.ndarray:
+    """As decode, but any damage is a CorruptSample: undecodable bytes, another format, another
+    size (checked from the header, before the pixels are decompressed: no decompression bombs)."""
+    if ext == "u8":
+        if len(data) != size * size:
+            raise CorruptSample(f"{len(data)} bytes of raw pixels, expected {size * size}")
+        return np.frombuffer(data, dtype=np.uint8).reshape(size, size)
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.size != (size, size):
+                raise CorruptSample(f"{img.size[0]}x{img.size[1]} px, expected {size}x{size}")
+            pixels = np.asarray(img.convert("L") if img.mode != "L" else img, dtype=np.uint8)
+    except CorruptSample:
+        raise
+    except Exception as exc:  # noqa: BLE001 - PIL raises many types (OSError, SyntaxError, zlib.error, ...)
+        raise CorruptSample(f"undecodable .{ext} ({type(exc).__name__})") from None
+    if pixels.shape != (size, size):
+        raise CorruptSample(f"decodes to shape {pixels.shape}, expected ({size}, {size})")
+    return pixels
+
+
 def decode(data: bytes, ext: str, size: int) -> np.ndarray:
     """Stored bytes back to a (size, size) uint8 array."""
     if ext == "u8":

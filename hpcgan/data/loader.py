@@ -21,6 +21,14 @@ boundary costs no process start-up.
 Resume. `state_dict()` holds (epoch, batches consumed in the epoch); after `load_state_dict()`
 the order is replayed on numbers only (no I/O) up to that batch, and loading continues with the
 very next one.
+
+Damage. Opening checks every shard's size against the index and, once per process, its sha256
+(hpcgan.data.verify; HPCGAN_VERIFY_SHARDS=0 skips the hash). A sample that still turns out
+damaged (undecodable, another size, a label outside the classes) is skipped and counted
+(`skipped`, also in the state dict): its place in the batch is taken by the next intact sample of
+the same batch. The order stays a function of numbers only, and the stand-in depends only on the
+batch's own bytes, so every rank still yields full batches of the same count and a resumed run
+reads exactly what an uninterrupted one does.
 """
 
 from __future__ import annotations
@@ -38,9 +46,12 @@ import torch
 import webdataset as wds
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from hpcgan.data.formats import decode
+from hpcgan.data.formats import CorruptSample, decode_checked
 from hpcgan.data.index import ShardSet
+from hpcgan.data.verify import verify_split
 from hpcgan.errors import UserError
+
+MAX_SKIP_MESSAGES = 100  # reasons kept for the trainer to report; the count goes on beyond
 
 
 @dataclass(frozen=True)
@@ -88,11 +99,22 @@ def read_member_table(path: Path, ext: str) -> MemberTable:
                 if suffix == ext:
                     images[key] = (member.offset_data, member.size)
                 elif suffix == "cls":
-                    labels[key] = int(tar.extractfile(member).read())
-    except (OSError, tarfile.TarError, ValueError) as exc:
+                    labels[key] = _label(tar.extractfile(member).read())
+    except (OSError, tarfile.TarError, ValueError, EOFError) as exc:
         raise UserError(f"{path}: unreadable shard ({exc}); re-run `hpcgan shard` to rebuild it") from None
     keys = [k for k in images if k in labels]  # tar order = the order the writer shuffled them into
     return MemberTable(path, [images[k][0] for k in keys], [images[k][1] for k in keys], [labels[k] for k in keys])
+
+
+def _label(data: bytes) -> int:
+    """A .cls member's class index; -1 when it is not a number (the sample is skipped when read)."""
+    try:
+        return int(data)
+    except ValueError:
+        return -1
+
+
+_Batch = tuple[torch.Tensor, torch.Tensor, list[str], bool]  # images, labels, skip reasons, all damaged
 
 
 class _RankStream(IterableDataset):
@@ -104,6 +126,7 @@ class _RankStream(IterableDataset):
         tables: list[MemberTable],
         ext: str,
         size: int,
+        num_classes: int,
         rank: int,
         world_size: int,
         seed: int,
@@ -114,7 +137,7 @@ class _RankStream(IterableDataset):
         shuffle_buffer: int,
     ) -> None:
         super().__init__()
-        self.tables, self.ext, self.size = tables, ext, size
+        self.tables, self.ext, self.size, self.num_classes = tables, ext, size, num_classes
         self.rank, self.world_size, self.seed, self.first_epoch = rank, world_size, seed, epoch
         self.batch_size, self.num_batches, self.start_batch = batch_size, num_batches, start_batch
         self.shuffle_buffer = shuffle_buffer
@@ -143,7 +166,7 @@ class _RankStream(IterableDataset):
                     yield batch
             epoch, start = epoch + 1, 0
 
-    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def __iter__(self) -> Iterator[_Batch]:
         info = get_worker_info()
         worker, num_workers = (info.id, info.num_workers) if info else (0, 1)
         files: dict[int, int] = {}
@@ -155,7 +178,9 @@ class _RankStream(IterableDataset):
             for fd in files.values():
                 os.close(fd)
 
-    def _read(self, batch: list[tuple[int, int]], files: dict[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _read(self, batch: list[tuple[int, int]], files: dict[int, int]) -> _Batch:
+        """(images, labels, why each damaged sample was skipped). A damaged sample's place goes to
+        the next intact sample of the batch (cyclically): batches keep their size on every rank."""
         images = torch.empty((len(batch), 1, self.size, self.size), dtype=torch.uint8)
         if get_worker_info() is not None:
             # Decode straight into shared memory: the batch then crosses to the main process
@@ -163,14 +188,30 @@ class _RankStream(IterableDataset):
             images.share_memory_()
         pixels = images.numpy()
         labels = [0] * len(batch)
+        damaged, skips = set(), []
         for k, (i, j) in enumerate(batch):
-            table = self.tables[i]
-            if i not in files:
-                files[i] = os.open(table.path, os.O_RDONLY)
-            data = os.pread(files[i], table.sizes[j], table.offsets[j])
-            pixels[k, 0] = decode(data, self.ext, self.size)
-            labels[k] = table.labels[j]
-        return images, torch.tensor(labels, dtype=torch.int64)
+            try:
+                labels[k] = self._sample(i, j, pixels[k, 0], files)
+            except CorruptSample as exc:
+                damaged.add(k)
+                skips.append(f"{self.tables[i].path.name} sample {j}: {exc}")
+        intact = [k for k in range(len(batch)) if k not in damaged]
+        for k in sorted(damaged) if intact else []:
+            stand_in = next((m for m in intact if m > k), intact[0])
+            pixels[k, 0], labels[k] = pixels[stand_in, 0], labels[stand_in]
+        # No stand-in at all: the main process raises (an error raised here, in a worker, would
+        # reach the user wrapped in the worker's traceback).
+        return images, torch.tensor(labels, dtype=torch.int64), skips, not intact
+
+    def _sample(self, i: int, j: int, into: np.ndarray, files: dict[int, int]) -> int:
+        table = self.tables[i]
+        label = table.labels[j]
+        if not 0 <= label < self.num_classes:
+            raise CorruptSample(f"label {label} outside the {self.num_classes} classes")
+        if i not in files:
+            files[i] = os.open(table.path, os.O_RDONLY)
+        into[...] = decode_checked(os.pread(files[i], table.sizes[j], table.offsets[j]), self.ext, self.size)
+        return label
 
 
 class ShardLoader:
@@ -191,8 +232,12 @@ class ShardLoader:
         num_workers: int = 0,
         shuffle_buffer: int = 1000,
         pin_memory: bool = False,
+        verify: bool | None = None,
     ) -> None:
+        """`verify`: check each shard's sha256 against the index the first time this process reads
+        it (default: on, unless HPCGAN_VERIFY_SHARDS=0)."""
         self.shard_set = shards if isinstance(shards, ShardSet) else ShardSet.open(shards)
+        verify_split(self.shard_set, split, verify)  # after open's size check: one line naming a damaged shard
         # Read once here: forked DataLoader workers inherit the tables every epoch.
         self.tables = [read_member_table(s.path, self.shard_set.extension) for s in self.shard_set.shards(split)]
         for shard, table in zip(self.shard_set.shards(split), self.tables, strict=True):
@@ -213,7 +258,9 @@ class ShardLoader:
                 f"({self.world_size} ranks x {batch_size}); lower the batch size"
             )
         self._position = LoaderPosition()
-        self._batches: Iterator[tuple[torch.Tensor, torch.Tensor]] | None = None
+        self._batches: Iterator[_Batch] | None = None
+        self.skipped = 0  # damaged samples this rank skipped so far (kept across a resume)
+        self.skip_messages: list[str] = []  # why, for the first MAX_SKIP_MESSAGES of them
 
     def __len__(self) -> int:
         """Batches per epoch, the same on every rank."""
@@ -237,6 +284,7 @@ class ShardLoader:
             "world_size": self.world_size,
             "batch_size": self.batch_size,
             "samples_seen": self.samples_seen,
+            "skipped": self.skipped,
         }
 
     def load_state_dict(self, state: dict[str, int]) -> None:
@@ -250,6 +298,7 @@ class ShardLoader:
         if not 0 <= batch <= self.num_batches:
             raise UserError(f"loader state batch {batch} is outside this epoch's 0..{self.num_batches}")
         self._position = LoaderPosition(epoch, batch)
+        self.skipped = int(state.get("skipped", 0))  # states from before skipping existed: 0
         self._batches = None  # restart the workers from the new position
 
     def seek_global_samples(self, samples: int) -> None:
@@ -266,9 +315,13 @@ class ShardLoader:
             self._batches = iter(self._data_loader())
         epoch = self._position.epoch
         while self._position.batch < self.num_batches:
-            batch = next(self._batches)
+            images, labels, skips, all_damaged = next(self._batches)
+            if all_damaged:
+                raise UserError(f"every sample of a batch is damaged (e.g. {skips[0]}); rebuild the shard set")
             self._position = LoaderPosition(epoch, self._position.batch + 1)
-            yield batch
+            self.skipped += len(skips)
+            self.skip_messages += skips[: MAX_SKIP_MESSAGES - len(self.skip_messages)]
+            yield images, labels
         self._position = LoaderPosition(epoch + 1, 0)
 
     def _data_loader(self) -> DataLoader:
@@ -277,6 +330,7 @@ class ShardLoader:
             self.tables,
             self.shard_set.extension,
             self.shard_set.image_size,
+            len(self.shard_set.classes),
             self.rank,
             self.world_size,
             self.seed,

@@ -5,41 +5,56 @@ the last partial batch and shuffles; evaluation wants each image exactly once.""
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from hpcgan.data.formats import decode
+from hpcgan.data.formats import CorruptSample, decode_checked
 from hpcgan.data.index import ShardSet
 from hpcgan.data.loader import read_member_table
+from hpcgan.data.verify import verify_split
 
 _CHUNK = 256  # images decoded before each resize
 
 
 def _decoded(shard_set: ShardSet, split: str, limit: int) -> Iterator[tuple[np.ndarray, int]]:
-    size, ext = shard_set.image_size, shard_set.extension
+    """The split's intact samples in shard order, up to `limit`; damaged ones are skipped (and
+    warned about once per shard), as the training loader skips them."""
+    size, ext, num_classes = shard_set.image_size, shard_set.extension, len(shard_set.classes)
+    verify_split(shard_set, split)
     served = 0
     for shard in shard_set.shards(split):
         table = read_member_table(shard.path, ext)
         fd = os.open(table.path, os.O_RDONLY)
+        skipped: list[str] = []
         try:
             for offset, nbytes, label in zip(table.offsets, table.sizes, table.labels, strict=True):
                 if served == limit:
                     return
-                yield decode(os.pread(fd, nbytes, offset), ext, size), label
+                try:
+                    if not 0 <= label < num_classes:
+                        raise CorruptSample(f"label {label} outside the {num_classes} classes")
+                    pixels = decode_checked(os.pread(fd, nbytes, offset), ext, size)
+                except CorruptSample as exc:
+                    skipped.append(str(exc))
+                    continue
+                yield pixels, label
                 served += 1
         finally:
             os.close(fd)
+            if skipped:
+                warnings.warn(f"{shard.path}: skipped {len(skipped)} damaged sample(s) ({skipped[0]})", stacklevel=2)
 
 
 def read_split(
     shard_set: ShardSet, split: str, size: int | None = None, limit: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(uint8 images [N, 1, size, size], int64 labels [N]) of the first `limit` samples of `split`
-    (all by default; the writer shuffled them, so the first ones are a random pick). `size`: resize
-    while reading (antialiased bilinear), so a 512 px set costs memory only at the size asked for."""
+    """(uint8 images [N, 1, size, size], int64 labels [N]) of the first `limit` intact samples of
+    `split` (all by default; the writer shuffled them, so the first ones are a random pick). `size`:
+    resize while reading (antialiased bilinear), so a 512 px set costs memory only at the size asked for."""
     size = size or shard_set.image_size
     n = min(limit if limit is not None else shard_set.count(split), shard_set.count(split))
     images = torch.empty((n, 1, size, size), dtype=torch.uint8)
@@ -49,9 +64,12 @@ def read_split(
     for k, (pixels, label) in enumerate(_decoded(shard_set, split, n)):
         chunk.append(pixels)
         labels[k] = label
-        if len(chunk) == _CHUNK or k == n - 1:
+        if len(chunk) == _CHUNK:
             images[filled : filled + len(chunk)] = resize_uint8(torch.from_numpy(np.stack(chunk)).unsqueeze(1), size)
             filled, chunk = filled + len(chunk), []
+    if chunk:  # the rest (fewer than n when damaged samples were skipped)
+        images[filled : filled + len(chunk)] = resize_uint8(torch.from_numpy(np.stack(chunk)).unsqueeze(1), size)
+        filled += len(chunk)
     return images[:filled], labels[:filled]
 
 
