@@ -698,3 +698,16 @@ def test_raw_shards_overwritten_with_noise_are_refused_and_the_opt_out_trains_on
     assert_one_line_error(run_cli(*train, check=False, threads=1), "train-000000.tar", "sha256", "damaged")
     opted_out = run_cli(*train, threads=1, env={"HPCGAN_VERIFY_SHARDS": "0"})  # noise of the right size decodes
     assert "Traceback" not in opted_out.stderr
+
+
+def test_a_batch_with_no_intact_sample_is_one_line_and_an_unknown_split_too(sample_damaged):
+    from hpcgan.data.loader import ShardLoader
+    from hpcgan.errors import UserError
+
+    loader = ShardLoader(sample_damaged["not-an-image"], 1, seed=0, rank=0, world_size=1)
+    with pytest.raises(UserError, match="every sample of a batch is damaged") as caught:
+        for _ in range(2):
+            list(loader)
+    assert "\n" not in str(caught.value) and loader.skipped == 0  # the failed batch is not handed out
+    with pytest.raises(UserError, match="has no split 'test'"):
+        ShardLoader(sample_damaged["not-an-image"], 1, split="test")

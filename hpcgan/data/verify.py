@@ -30,6 +30,7 @@ def verify_enabled(verify: bool | None = None) -> bool:
 def verify_split(shard_set: ShardSet, split: str, verify: bool | None = None) -> None:
     """Check the sha256 of every shard of `split` against the index, once per process; a mismatch
     is one line naming the shard."""
+    shard_set.shards(split)  # an unknown split is one line there
     if not verify_enabled(verify):
         return
     for entry in shard_set.index["splits"][split]["shards"]:
