@@ -15,7 +15,9 @@ import torch
 from tests.conftest import run_cli
 
 STATE_DIR = Path(os.environ.get("HPCGAN_SLURM_DIR", "/tmp/hpcgan-slurm"))
-TINY = ["model.g_width=8", "model.d_width=8", "train.batch_size=8", "train.num_workers=0", "train.log_every=25"]
+# The trainer's default loader settings (2 workers per rank): SLURM signals the workers too, and a
+# test without them once missed that scontrol requeue killed them before the save.
+TINY = ["model.g_width=8", "model.d_width=8", "train.batch_size=8", "train.log_every=25"]
 
 
 def cluster_env() -> dict[str, str]:

@@ -93,6 +93,24 @@ def test_presets_with_their_own_steps_train_under_zero2(ph32, tmp_path, gan):
         assert max(v.abs().max().item() for k, v in d.items() if v.is_floating_point() and "running" not in k) <= 0.01
 
 
+@pytest.mark.parametrize("resolution", [256, 512])
+def test_r3gan_with_ada_trains_under_zero2(tmp_path, resolution):
+    """R3GAN at 256 and 512 px under ZeRO-2: R1 and R2 (a double backward through D's module), the
+    relativistic G step (D's module on real images too) and ADA's p, the same on both ranks."""
+    data = tmp_path / "shards"
+    run_cli("phantom", data, "--n", "8", "--size", resolution, "--shard-size", "4", "--workers", "2")
+    run_dir = tmp_path / "r3"
+    torchrun(data, run_dir, "--strategy", "deepspeed", "--zero", "2", "train.steps=4", f"model.resolution={resolution}",
+             "model.g_width=4", "model.d_width=4", "model.max_width=16", "model.blocks=1",
+             "model.conditional=projection", "train.batch_size=2", "train.ada=true", "train.ada_target=-0.99",
+             "train.ada_kimg=0.05", "train.ada_interval=2", gan=f"r3gan{resolution}")  # fmt: skip
+    done = json.loads((run_dir / "events.jsonl").read_text().splitlines()[-1])
+    assert done["event"] == "completed" and done["param_digests"][0] == done["param_digests"][1]
+    state = final_state(run_dir, 4)
+    assert state["ada"]["p"] > 0 and state["opt_g"]["stage"] == 2
+    assert all(r["penalty"] > 0 for r in metrics(run_dir))  # R1 + R2 every step
+
+
 def test_first_losses_match_the_ddp_strategy(ph32, zero_runs, tmp_path):
     """Same seeds, same batches, same torch Adam (ZeRO runs it on each rank's flat partition, which
     is elementwise the same update); the gradients are averaged over 2 ranks either way (a sum of two

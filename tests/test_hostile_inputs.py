@@ -267,15 +267,19 @@ def test_a_new_run_into_an_old_run_dir_keeps_its_checkpoints_and_a_bad_marker_is
     run_cli(*train, "train.steps=30", "checkpoint.every=10", threads=1)
     old = file_digests(run / "checkpoints", "step-*")
     assert _steps(run) == [20, 30]
-    # --resume none into it: the new step 5 was pruned right after being written (20 and 30 sorted higher).
-    run_cli(*train, "train.steps=5", "checkpoint.every=5", "--resume", "none", threads=1)
-    assert _steps(run) == [5, 20, 30]
-    assert {n: d for n, d in file_digests(run / "checkpoints", "step-*").items() if n in old} == old
+    # --resume none into it: refused in one line, nothing touched; with --overwrite the old files move aside.
+    refused = run_cli(*train, "train.steps=5", "checkpoint.every=5", "--resume", "none", check=False, threads=1)
+    assert_one_line_error(refused, "step-0000030.pt", "--overwrite")
+    assert file_digests(run / "checkpoints", "step-*") == old
+    run_cli(*train, "train.steps=10", "checkpoint.every=5", "--resume", "none", "--overwrite", threads=1)
+    assert _steps(run) == [5, 10]
+    (aside,) = run.glob("replaced-*")
+    assert file_digests(aside / "checkpoints", "step-*") == old  # the earlier run's checkpoints, intact
     # A marker of {} on the newest: --resume auto warns and takes the next one, no traceback.
-    (run / "checkpoints" / "step-0000030.json").write_text("{}")
-    proc = run_cli(*train, "train.steps=25", "checkpoint.every=0", threads=1)
+    (run / "checkpoints" / "step-0000010.json").write_text("{}")
+    proc = run_cli(*train, "train.steps=8", "checkpoint.every=0", threads=1)
     assert "Traceback" not in proc.stderr and "not a commit marker" in proc.stderr
-    assert "done: step 25" in proc.stderr + proc.stdout and _steps(run) == [20, 25, 30]
+    assert "done: step 8" in proc.stderr + proc.stdout and _steps(run) == [5, 8, 10]
 
 
 # -- 4. the hold: of two trainers taking over a dead job's hold at once, exactly one wins -------------
@@ -711,3 +715,76 @@ def test_a_batch_with_no_intact_sample_is_one_line_and_an_unknown_split_too(samp
     assert "\n" not in str(caught.value) and loader.skipped == 0  # the failed batch is not handed out
     with pytest.raises(UserError, match="has no split 'test'"):
         ShardLoader(sample_damaged["not-an-image"], 1, split="test")
+
+
+# -- 6./7. config values and flags: one validation pass with ranges, before anything starts ----------
+
+CONFIG_CASES = [  # (case, overrides or flags for `hpcgan train`, fragments of the one error line)
+    ("grad clip negative", ["optim.grad_clip=-1"], ["optim.grad_clip=-1.0", ">= 0"]),
+    ("weight clip negative", ["optim.weight_clip=-1"], ["optim.weight_clip=-1.0", ">= 0"]),
+    ("z_dim 0", ["model.z_dim=0"], ["model.z_dim=0", ">= 1"]),
+    ("z_dim negative", ["model.z_dim=-3"], ["model.z_dim=-3", ">= 1"]),
+    ("g_width 0", ["model.g_width=0"], ["model.g_width=0", ">= 1"]),
+    ("eval.every negative", ["eval.every=-1"], ["eval.every=-1", ">= 0"]),
+    ("checkpoint.every negative", ["checkpoint.every=-5"], ["checkpoint.every=-5", ">= 0"]),
+    ("log_every 0", ["train.log_every=0"], ["train.log_every=0", ">= 1"]),
+    ("log_every negative", ["train.log_every=-1"], ["train.log_every=-1", ">= 1"]),
+    ("sample_every negative", ["train.sample_every=-1"], ["train.sample_every=-1", ">= 0"]),
+    ("keep 0", ["checkpoint.keep=0"], ["checkpoint.keep=0", ">= 2"]),
+    ("steps fractional", ["train.steps=2.9"], ["train.steps=2.9", "expected int"]),
+    ("steps overflowing", ["train.steps=1e999"], ["train.steps=1e999", "expected int"]),
+    ("lr negative", ["optim.lr_g=-1"], ["optim.lr_g=-1.0", "> 0"]),
+    ("lr nan", ["optim.lr_g=nan"], ["optim.lr_g=nan", "finite"]),
+    ("beta1 above 1", ["optim.beta1=2"], ["optim.beta1=2.0", "[0, 1)"]),
+    ("seed negative", ["seed=-1"], ["seed=-1", ">= 0"]),
+    ("resolution not a power of two", ["model.resolution=48"], ["model.resolution=48", "power of two"]),
+    ("ada target out of range", ["train.ada_target=1.5"], ["train.ada_target=1.5", "(-1, 1)"]),
+    ("skip fraction 1", ["train.max_skip_fraction=1"], ["train.max_skip_fraction=1.0", "[0, 1)"]),
+    ("bool not a bool", ["train.ada=maybe"], ["train.ada=maybe", "expected bool"]),
+    ("run dir is a file", ["--run-dir", "{file}"], ["{file}"]),
+]
+
+
+@pytest.mark.parametrize(("case", "args", "words"), CONFIG_CASES, ids=[c[0] for c in CONFIG_CASES])
+def test_config_values_are_refused_in_one_line_before_training(ph32, tmp_path, case, args, words):
+    a_file = tmp_path / "not-a-dir"
+    a_file.write_text("mine\n")
+    fill = lambda items: [str(a_file) if x == "{file}" else x for x in items]  # noqa: E731
+    run_dir = [] if "--run-dir" in args else ["--run-dir", tmp_path / "run"]
+    proc = run_cli("train", "--gan", "dcgan64", "--data", ph32, *run_dir, *TINY32, "train.steps=2", *fill(args),
+                   check=False, threads=1)  # fmt: skip
+    assert_one_line_error(proc, *fill(words))
+    assert a_file.read_text() == "mine\n" and not (tmp_path / "run" / "checkpoints").exists()
+
+
+SHARD_FLAG_CASES = [  # (case, `hpcgan shard` arguments given SRC and OUT, fragments of the one error line)
+    ("shard size above 1 GB", ["{src}", "{out}", "--shard-size", "2GB"], ["--shard-size 2GB", "1 GB"]),
+    ("out is the source", ["{src}", "{src}"], ["inside or around the source"]),
+    ("out inside the source", ["{src}", "{src}/shards"], ["inside or around the source"]),
+]
+
+
+@pytest.mark.parametrize(("case", "args", "words"), SHARD_FLAG_CASES, ids=[c[0] for c in SHARD_FLAG_CASES])
+def test_shard_flags_are_refused_in_one_line_and_the_source_is_untouched(tmp_path, case, args, words):
+    from tests.conftest import make_image
+
+    src = tmp_path / "src"
+    for i in range(4):
+        make_image(src / "train" / ("A" if i % 2 else "B") / f"{i}.png", 40, 40, seed=i)
+    tree = lambda: {str(p.relative_to(src)): p.read_bytes() for p in sorted(src.rglob("*")) if p.is_file()}  # noqa: E731
+    before = tree()
+    fill = lambda items: [x.replace("{src}", str(src)).replace("{out}", str(tmp_path / "out")) for x in items]  # noqa: E731
+    proc = run_cli("shard", *fill(args), "--size", "32", check=False)
+    assert_one_line_error(proc, *words)
+    assert tree() == before
+
+
+def test_eval_of_another_runs_checkpoint_is_refused(ph32, tmp_path):
+    runs = tmp_path / "runs"
+    for name in ("a", "b"):
+        run_cli("train", "--gan", "dcgan64", "--data", ph32, "--run-dir", runs / name, *TINY32, "train.steps=2",
+                threads=1)  # fmt: skip
+    proc = run_cli("eval", runs / "a", "--checkpoints", "../../b/checkpoints/step-0000002.pt", "--n", "16",
+                   check=False)  # fmt: skip
+    assert_one_line_error(proc, "--checkpoints ../../b/checkpoints/step-0000002.pt")
+    assert not (runs / "a" / "eval.jsonl").exists()

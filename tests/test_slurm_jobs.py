@@ -57,6 +57,32 @@ def test_a_preempted_job_checkpoints_requeues_resumes_and_ends_bit_identical(slu
     print("preemption timeline:", [(e["event"], e["step"], e.get("signal"), e.get("restart_count")) for e in timeline])
 
 
+def test_a_preempted_r3gan256_run_with_ada_ends_bit_identical(slurm, tmp_path):
+    """The new default family at 256 px with ADA: p, the heuristic's sums and the schedules come back
+    from the checkpoint after a real preemption (a narrow net, so the CPU nodes get through it)."""
+    data = tmp_path / "ph256"
+    run_cli("phantom", data, "--n", "32", "--size", "256", "--shard-size", "8", "--workers", "2")
+    small = ["model.g_width=4", "model.d_width=4", "model.max_width=16", "model.blocks=1", "train.batch_size=2",
+             "train.num_workers=1", "train.log_every=5", "train.ada=true", "train.ada_target=-0.99",
+             "train.ada_kimg=0.5", "train.steps=400", "checkpoint.every=200"]  # fmt: skip
+    preempted = tmp_path / "preempted"
+    job = submit("--gan", "r3gan256", "--data", data, "--run-dir", preempted, "--time", "10", "--signal-delay", "20",
+                 *small)  # fmt: skip
+    node = node_of(job)
+    wait_for(lambda: last_step(preempted) >= 30, 180, "the job to pass step 30")
+    high = sh("sbatch", "--parsable", "-p", "high", "-w", node, "-N", "1", "-n", "2", "-o", "/dev/null", "--wrap",
+              "sleep 8").strip()  # fmt: skip
+    reference = tmp_path / "reference"
+    run_cli("train", "--gan", "r3gan256", "--data", data, "--run-dir", reference, *small, threads=1)
+    wait_for(lambda: completed(preempted), 400, "the preempted job to finish")
+    stops = [e for e in events(preempted) if e["event"] == "stopped"]
+    assert stops and stops[0]["signal"] == "SIGUSR2" and 0 < stops[0]["step"] < 400
+    a, b = final_state(reference, 400), final_state(preempted, 400)
+    assert a["ada"]["p"] > 0
+    assert_identical(a, b, ("g", "d", "ema", "opt_g", "opt_d", "loader", "schedules", "ada"))
+    assert job_state(high) in ("COMPLETED", "RUNNING")
+
+
 def test_scontrol_requeue_and_scancel_resume_from_the_last_checkpoint(slurm, ph64, tmp_path):
     requeued, cancelled = tmp_path / "requeued", tmp_path / "cancelled"
     common = ["--gan", "dcgan64", "--data", ph64, "--time", "10", *TINY, "checkpoint.every=200"]
@@ -74,14 +100,14 @@ def test_scontrol_requeue_and_scancel_resume_from_the_last_checkpoint(slurm, ph6
         return [e for e in events(requeued) if e["event"] == "start"]
 
     wait_for(lambda: completed(requeued) and len(starts()) >= 2, 300, "the requeued job to start again and finish")
-    assert any(e["event"] == "stopped" and e["signal"] == "SIGTERM" for e in events(requeued))
+    (stop,) = [e for e in events(requeued) if e["event"] == "stopped"]
+    assert stop["signal"] == "SIGTERM" and stop["step"] >= 250
     starts = starts()
-    assert len(starts) == 2 and starts[1]["step"] >= 200 and starts[1]["restart_count"] == 1
+    # Saved at the stop step and resumed from it: no step lost (the loader workers ignored SIGTERM).
+    assert len(starts) == 2 and starts[1]["step"] == stop["step"] and starts[1]["restart_count"] == 1
     wait_for_state(job_c, "CANCELLED")
-    assert (
-        any(e["event"] == "stopped" and e["signal"] == "SIGTERM" for e in events(cancelled))
-        or (cancelled / "checkpoints").exists()
-    )
+    (stop_c,) = [e for e in events(cancelled) if e["event"] == "stopped"]
+    assert stop_c["signal"] == "SIGTERM" and (cancelled / "checkpoints" / f"step-{stop_c['step']:07d}.json").exists()
     status = run_cli("status", tmp_path, check=False)
     assert status.returncode == 1  # a cancelled run counts as failed
     rows = {line.split("│")[1].strip(): line for line in status.stdout.splitlines() if "│" in line}
@@ -90,7 +116,7 @@ def test_scontrol_requeue_and_scancel_resume_from_the_last_checkpoint(slurm, ph6
     step = max(e["step"] for e in events(cancelled))
     submit(*common, "--run-dir", cancelled, "train.steps=600" if step < 600 else f"train.steps={step + 50}")
     wait_for(lambda: completed(cancelled), 300, "the resubmitted run to finish")
-    assert [e for e in events(cancelled) if e["event"] == "start"][-1]["step"] >= 200
+    assert [e for e in events(cancelled) if e["event"] == "start"][-1]["step"] == stop_c["step"]
 
 
 def test_a_four_rank_run_continues_on_two_ranks(slurm, ph64, tmp_path):

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from hpcgan.bench import fid, loader, phantom, train
+from hpcgan.bench import fid, loader, memory, phantom, quality, train
 from hpcgan.errors import UserError
 
 # name -> (add the benchmark's options to its parser, run it and return the exit code)
@@ -15,7 +15,9 @@ Run = Callable[[argparse.Namespace], int]
 BENCHMARKS: dict[str, tuple[Register, Run]] = {
     "fid": (fid.register, fid.run),
     "loader": (loader.register, loader.run),
+    "memory": (memory.register, memory.run),
     "phantom": (phantom.register, phantom.run),
+    "quality": (quality.register, quality.run),
     "train": (train.register, train.run),
 }
 

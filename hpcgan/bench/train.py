@@ -62,7 +62,7 @@ from hpcgan.data.phantom import write_phantom_shards
 from hpcgan.data.shard_options import SIZES, ShardOptions
 from hpcgan.errors import UserError
 from hpcgan.models.augment import augment
-from hpcgan.models.losses import d_loss, g_loss, gradient_penalty, r1_penalty
+from hpcgan.models.losses import RELATIVISTIC, d_loss, g_loss, gradient_penalty, zero_centred_penalties
 from hpcgan.train.config import RunConfig, apply_overrides, networks_for
 from hpcgan.train.presets import preset
 
@@ -447,7 +447,11 @@ class PlainLoop:
         if c.train.diffaugment:
             fake = augment(fake, c.train.diffaugment, self.gen)
         logits, class_logits = self.net_d(fake, fake_labels)
-        loss = g_loss(c.loss.kind, logits)
+        real_logits = None
+        if c.loss.kind in RELATIVISTIC:  # RpGAN pairs each fake with a real image
+            with torch.no_grad():
+                real_logits = self.net_d(real, labels)[0]
+        loss = g_loss(c.loss.kind, logits, real_logits)
         if class_logits is not None:
             loss = loss + c.loss.aux_weight * F.cross_entropy(class_logits, fake_labels)
         loss.backward()
@@ -461,6 +465,8 @@ class PlainLoop:
             real, fake = augment(real, c.train.diffaugment, self.gen), augment(fake, c.train.diffaugment, self.gen)
         if c.loss.r1_gamma:
             real = real.requires_grad_(True)
+        if c.loss.r2_gamma:
+            fake = fake.detach().requires_grad_(True)
         real_logits, real_class = self.net_d(real, labels)
         fake_logits, fake_class = self.net_d(fake, fake_labels)
         loss = d_loss(c.loss.kind, real_logits, fake_logits)
@@ -472,8 +478,9 @@ class PlainLoop:
             alpha = torch.rand(len(real), 1, 1, 1)
             mixed = (alpha * real.detach() + (1 - alpha) * fake).requires_grad_(True)
             loss = loss + c.loss.gp_weight * gradient_penalty(self.net_d(mixed, labels)[0], mixed)
-        if c.loss.r1_gamma:
-            loss = loss + c.loss.r1_gamma / 2 * r1_penalty(real_logits, real)
+        for gamma, logits, x in ((c.loss.r1_gamma, real_logits, real), (c.loss.r2_gamma, fake_logits, fake)):
+            if gamma:
+                loss = loss + gamma / 2 * zero_centred_penalties(logits, [x])[0]
         return loss
 
 

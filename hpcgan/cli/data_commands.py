@@ -66,6 +66,10 @@ def _options(args: argparse.Namespace) -> ShardOptions:
 
 
 def run_shard(args: argparse.Namespace) -> int:
+    src, out = args.src.resolve(), args.out.resolve()
+    if out == src or src in out.parents or out in src.parents:
+        raise UserError(f"OUT {args.out}: inside or around the source {args.src}; expected a folder apart from it "
+                        "(the shards would be read as source images, or the source pruned as shard leftovers)")
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     with progress_bar(f"sharding {args.src}") as (advance, set_total):
         index = shard_images(args.src, args.out, _options(args), args.layout, classes, advance, set_total)

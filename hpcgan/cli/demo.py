@@ -19,6 +19,8 @@ from hpcgan.data.loader import ShardLoader
 from hpcgan.data.phantom import write_phantom_shards
 from hpcgan.data.shard_options import ShardOptions
 
+DEMO_GAN = "dcgan64"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the built-in default end to end (phantoms, no GPU, no download)")
@@ -26,7 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--n", type=int, default=2000, help="phantom images")
     p.add_argument("--size", type=int, default=64, help="image side in px (dcgan64 trains at 64)")
     p.add_argument("--steps", type=int, default=300, help="training steps (0 skips training)")
-    p.add_argument("--width", type=int, default=16, help="channels of G's last and D's first block")
+    p.add_argument("--gan", default=DEMO_GAN, help=f"preset (default {DEMO_GAN}, narrowed for a CPU)")
+    p.add_argument("--width", type=int, default=None, help="channels of G's last and D's first block "
+                   "(default: the demo's CPU width for the preset)")  # fmt: skip
     p.add_argument("--workers", type=int, default=2)
     p.set_defaults(run=run_demo)
 

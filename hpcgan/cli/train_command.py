@@ -17,6 +17,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, type=Path, help="shard set directory")
     p.add_argument("--run-dir", type=Path, default=None, help="run directory (default runs/<gan>)")
     p.add_argument("--resume", default="auto", help="auto (latest valid checkpoint in the run dir), none, or a PATH")
+    p.add_argument("--overwrite", action="store_true",
+                   help="with --resume none into a run dir that has checkpoints: move them (and its logs) aside "
+                   "into RUN/replaced-<time>/ instead of refusing")  # fmt: skip
     p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. train.steps=500 optim.lr_g=1e-4 seed=1")
     add_strategy_flags(p)
     p.set_defaults(run=run_train)
@@ -31,7 +34,7 @@ def run_train(args: argparse.Namespace) -> int:
     config.data = str(args.data)
     run_dir = args.run_dir or Path("runs") / config.gan
     with StopSignals() as stop:  # from the start: a USR2 during set-up must not kill the job
-        trainer = Trainer(config, run_dir, args.resume)
+        trainer = Trainer(config, run_dir, args.resume, overwrite=args.overwrite)
         main = trainer.acc.is_main_process
         if main:
             resumed = trainer.resumed_from

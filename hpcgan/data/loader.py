@@ -36,6 +36,7 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import signal
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -340,11 +341,21 @@ class ShardLoader:
             self._position.batch,
             self.shuffle_buffer,
         )
-        return DataLoader(stream, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory)
+        return DataLoader(stream, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory,
+                          worker_init_fn=ignore_stop_signals if self.num_workers else None)  # fmt: skip
 
     def close(self) -> None:
         """Stop the worker processes (they also stop when the loader is garbage collected)."""
         self._batches = None
+
+
+def ignore_stop_signals(_worker_id: int) -> None:
+    """In each loader worker: SLURM signals every process of a job step (scontrol requeue, scancel,
+    preemption), and PyTorch's worker handler lets SIGTERM kill the worker, which kills the trainer
+    ("DataLoader worker ... is killed by signal: Terminated") before it can agree on a stop and save.
+    The main process decides; workers end when it shuts them down or exits."""
+    for sig in (signal.SIGTERM, signal.SIGUSR2, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def _rank_and_world(rank: int | None, world_size: int | None) -> tuple[int, int]:

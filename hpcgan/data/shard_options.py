@@ -66,4 +66,7 @@ def parse_shard_size(text: str) -> ShardLimits:
     if unit is None:
         return ShardLimits(max_count=number, max_bytes=MAX_SHARD_BYTES)
     scale = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9}[unit]
+    if number * scale > MAX_SHARD_BYTES:
+        raise UserError(f"--shard-size {text}: shards never exceed 1 GB (the WebDataset practice); expected at "
+                        "most 1GB")  # fmt: skip
     return ShardLimits(max_count=0, max_bytes=number * scale)

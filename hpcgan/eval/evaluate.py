@@ -119,4 +119,4 @@ def diversity_measures(real: torch.Tensor, fake: torch.Tensor) -> dict[str, floa
     precision, recall = precision_recall(reference, fake_m)
     precision_real, recall_real = precision_recall(reference, real_half)
     return {"precision": precision, "recall": recall, "precision_real": precision_real, "recall_real": recall_real,
-            **near_duplicate_rates(reference, real_half, fake_m)}  # fmt: skip
+            **near_duplicate_rates(reference, real_half, fake_m), "diversity_n": m}  # fmt: skip

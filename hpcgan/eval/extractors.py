@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -72,6 +73,18 @@ class XRVFeatures(nn.Module):
         return self.densenet.features2(x)
 
 
+def _load_xrv_file(path: Path) -> Any:
+    """xrv's release files are whole pickled models; unpickling runs code, so only torch's restricted
+    unpickler (weights_only=True) is used, with xrv's and torch.nn's module classes allowed by name.
+    A file that needs anything else is refused, not run."""
+    import torchxrayvision as xrv
+
+    allowed = [xrv.models.DenseNet, *(v for v in vars(nn).values() if isinstance(v, type) and issubclass(v, nn.Module))]
+    allowed += [getattr(xrv.models, n) for n in ("_DenseLayer", "_DenseBlock", "_Transition") if hasattr(xrv.models, n)]
+    with torch.serialization.safe_globals(allowed):
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def _xrv(weights: str | Path | None) -> tuple[nn.Module, str]:
     try:
         import torchxrayvision as xrv
@@ -86,8 +99,7 @@ def _xrv(weights: str | Path | None) -> tuple[nn.Module, str]:
             f"and pass its path, set {XRV_WEIGHTS_ENV}=FILE or put it at {default}"
         )
     try:
-        # xrv's files are whole pickled models, which weights_only=True refuses; xrv loads them the same way
-        saved = torch.load(path, map_location="cpu", weights_only=False)
+        saved = _load_xrv_file(path)
         if isinstance(saved, nn.Module):
             for mod in saved.modules():  # models pickled by old torch lack this (xrv applies the same patch)
                 if not hasattr(mod, "_non_persistent_buffers_set"):

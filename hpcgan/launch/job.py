@@ -42,8 +42,11 @@ class TrainJob(submitit.helpers.Checkpointable):
             # Done: a time-limit USR2 arriving while the process exits (a run that finished in its
             # slot's last seconds) would kill it by signal and SLURM would record FAILED 12:0.
             signal.signal(signal.SIGUSR2, signal.SIG_IGN)
-        if dist.world_size > 1:
-            exit_now_at_interpreter_exit(0)  # after submitit wrote the result (hpcgan/train/process_exit.py)
+        if dist.world_size > 1 or outcome == "SIGUSR2":
+            # After submitit wrote the result (hpcgan/train/process_exit.py). On USR2 submitit's
+            # handler requeues and then exits with -1: a clean checkpoint-and-requeue on one rank
+            # would read as a FAILED step in sacct (127:0 seen) instead of the 0 it is.
+            exit_now_at_interpreter_exit(0)
         if outcome == "SIGUSR2" and dist.rank == 0 and callable(submitit_handler):
             submitit_handler(signal.SIGUSR2, None)  # checkpoint() + scontrol requeue + exit
         return result

@@ -62,7 +62,7 @@ def build_networks(spec: ModelSpec) -> tuple[nn.Module, nn.Module]:
     if s.arch == "r3gan":
         if s.conditional == "aux":
             raise ValueError("r3gan conditions by projection (model.conditional=projection or none)")
-        g = R3Generator(s.resolution, s.z_dim, s.g_width, classes_g, s.max_width, s.blocks)
+        g = R3Generator(s.resolution, s.z_dim, s.g_width, classes_g, s.max_width, s.blocks, s.g_conditioning)
     elif s.arch == "dcgan":
         g = DCGANGenerator(s.resolution, s.z_dim, s.g_width, classes_g, conditioning=s.g_conditioning)
     else:

@@ -57,5 +57,12 @@ def gradient_penalty(mixed_logits: torch.Tensor, mixed: torch.Tensor) -> torch.T
 def zero_centred_penalty(logits: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     """Mean squared gradient norm of D at `inputs` (which must require grad): R1 on real images,
     R2 on generated ones (Mescheder et al. 2018; R3GAN uses both)."""
-    (grad,) = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
-    return grad.flatten(1).pow(2).sum(dim=1).mean()
+    return zero_centred_penalties(logits, [inputs])[0]
+
+
+def zero_centred_penalties(logits: torch.Tensor, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """zero_centred_penalty for several inputs of one D pass (R1 on the real half of a batch, R2 on
+    the fake half), with one backward through D instead of one per input: each sample's logit
+    depends on its own image only, so the gradient of the summed logits splits by input."""
+    grads = torch.autograd.grad(logits.sum(), inputs, create_graph=True)
+    return [grad.flatten(1).pow(2).sum(dim=1).mean() for grad in grads]

@@ -17,18 +17,18 @@ the R1/R2 gradient penalties stay per-sample):
   conditional D scores the dot product of its output with an embedding of the class (projection).
 
 Widths: `width` at the output resolution, doubling at each halving, capped at `max_width`. What
-fits a GPU, at bf16 with batch 8 at 512 px on one 80 GB GPU (r3gan512: width 32, max 512, 2 blocks
-per stage, `python -m hpcgan.bench memory` measures the saved activations):
+fits a GPU, for r3gan512 (width 64 at 512 px, max 512, 2 blocks per stage) in bf16 on one 80 GB GPU:
 - parameters: a block of width C holds 4C² + 288C weights (2C² + 2C² in the 1x1s, 2C x 9 x 16 in
-  the grouped 3x3), 1.2 M at C = 512; G and D hold 2 blocks x 8 stages each, about 11 M and 12 M
-  parameters (with Adam's two moments and fp32 masters, under 0.5 GB for both networks);
-- activations: a block keeps about 5 tensors of its hidden width 2C for backward, so a stage costs
-  about 2 blocks x 5 x 2C x S² values per image, 2C x S² being the same at every stage above
-  32 px (64 x 512², 128 x 256², 256 x 128², 512 x 64²: 16.8 M values). Four such stages are
-  about 4 x 10 x 16.8 M = 670 M values, 1.3 GB per image in bf16, in G and again in D; the D step
-  runs D on real and fake and R1/R2 differentiate through it once more (about 3 x D), so a
-  training step holds about 1.3 + 3 x 2 x 1.3 ≈ 9.4 GB per image pair: batch 8 ≈ 75 GB.
-  MEASURED: TODO
+  the grouped 3x3), 1.2 M at C = 512; ten such blocks (4 to 64 px) make most of G's 13.2 M and D's
+  13.1 M. Weights, gradients and Adam's moments in fp32 for both, and the EMA G: 0.44 GB.
+- activations: a block keeps about 5 tensors of its hidden width 2C for backward. 2C x S² is
+  128 x 512² = 33.5 M values at 512 px and halves at each stage below, so about
+  2 blocks x 5 x 63 M = 0.63 G values, 1.3 GB per image in bf16, for one pass of G (D the same).
+  A G step holds G and D's pass on the fakes; a D step holds D on real and fake and the graph of
+  R1/R2's gradient (a second backward through D).
+- measured (`python -m hpcgan.bench memory --gan r3gan512`, the saved tensors of the real step
+  functions): D step 3.53 GB and G step 2.28 GB per image, so batch 8 needs 0.44 + 8 x 3.53 =
+  28.7 GB; the largest batch with a fifth of the GPU kept free is 16.
 """
 
 from __future__ import annotations
@@ -88,14 +88,14 @@ def _stage(width: int, blocks: int, total_blocks: int) -> nn.Sequential:
 class R3Generator(nn.Module):
     def __init__(
         self, resolution: int, z_dim: int = 64, width: int = 64, num_classes: int = 0, max_width: int = 512,
-        blocks: int = 2,
+        blocks: int = 2, conditioning: str = "multiply",
     ) -> None:  # fmt: skip
         super().__init__()
-        self.z_dim, self.num_classes = z_dim, num_classes
+        self.z_dim, self.num_classes, self.multiply = z_dim, num_classes, conditioning == "multiply"
         widths = stage_widths(resolution, width, max_width)
         total = blocks * len(widths)
         self.embed = nn.Embedding(num_classes, z_dim) if num_classes else None  # N(0, 1), like z
-        in_dim = z_dim * (2 if num_classes else 1)
+        in_dim = z_dim * (2 if num_classes and not self.multiply else 1)
         self.basis = nn.Parameter(torch.randn(widths[0], 4, 4))
         self.to_basis = _he(nn.Linear(in_dim, widths[0], bias=False), 1.0)
         self.stages = nn.ModuleList([_stage(widths[0], blocks, total)])
@@ -107,12 +107,26 @@ class R3Generator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
         if self.embed is not None:
-            z = torch.cat([z, self.embed(labels)], dim=1)
+            z = z * self.embed(labels) if self.multiply else torch.cat([z, self.embed(labels)], dim=1)
         x = self.basis.unsqueeze(0) * self.to_basis(z)[:, :, None, None]
         x = self.stages[0](x)
         for transition, stage in zip(self.transitions, self.stages[1:], strict=True):
             x = stage(upsample2x(transition(x)))  # 1x1 at the low resolution: a quarter of the cost
         return self.to_image(x)  # linear: no tanh to saturate; exports clamp to [-1, 1]
+
+
+class DepthwiseBasis(nn.Module):
+    """D's 4x4 depthwise convolution over a 4x4 map, written as a weighted sum per channel: the same
+    numbers, and a double backward (R1/R2) that is one op instead of one convolution per channel."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(channels, 4, 4) / 4)  # He, gain 1: fan-in 16
+        self.bias = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, C, 4, 4] -> [B, C]."""
+        return (x * self.weight).sum(dim=(2, 3)) + self.bias
 
 
 class R3Discriminator(nn.Module):
@@ -134,7 +148,7 @@ class R3Discriminator(nn.Module):
             self.stages.append(_stage(w_in, blocks, total))
             self.transitions.append(_he(nn.Conv2d(w_in, w_out, 1), 1.0) if w_in != w_out else nn.Identity())
         self.stages.append(_stage(widths[-1], blocks, total))
-        self.basis = _he(nn.Conv2d(widths[-1], widths[-1], 4, groups=widths[-1]), 1.0)  # 4x4 depthwise -> 1x1
+        self.basis = DepthwiseBasis(widths[-1])
         self.conditional = conditional == "projection" and num_classes > 0
         out_dim = widths[-1] if self.conditional else 1
         self.out = _he(nn.Linear(widths[-1], out_dim), 1.0)
@@ -144,7 +158,7 @@ class R3Discriminator(nn.Module):
         h = self.from_image(x)
         for stage, transition in zip(self.stages[:-1], self.transitions, strict=True):
             h = transition(downsample2x(stage(h)))
-        h = self.out(self.basis(self.stages[-1](h)).flatten(1))
+        h = self.out(self.basis(self.stages[-1](h)))
         if self.embed is None:
             return h.squeeze(1), None
         return (h * self.embed(labels)).sum(dim=1) / math.sqrt(h.shape[1]), None

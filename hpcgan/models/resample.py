@@ -10,7 +10,6 @@ then every second pixel. Edges repeat the border pixel, so the image does not da
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 
 def _upsample_axis(x: torch.Tensor, dim: int) -> torch.Tensor:
@@ -25,9 +24,17 @@ def upsample2x(x: torch.Tensor) -> torch.Tensor:
     return _upsample_axis(_upsample_axis(x, 2), 3)
 
 
+def _downsample_axis(x: torch.Tensor, dim: int) -> torch.Tensor:
+    """Output i = (x[2i-1] + 2 x[2i] + x[2i+1]) / 4, x[-1] repeating x[0]. Slices and adds, not a
+    depthwise convolution: R1/R2 differentiate D twice, and the double backward of a depthwise
+    convolution runs one small convolution per channel."""
+    n = x.shape[dim]
+    even = x.narrow(dim, 0, n).unflatten(dim, (n // 2, 2)).select(dim + 1, 0)  # x[2i]
+    odd = x.unflatten(dim, (n // 2, 2)).select(dim + 1, 1)  # x[2i + 1]
+    before = torch.cat([even.narrow(dim, 0, 1), odd.narrow(dim, 0, n // 2 - 1)], dim=dim)  # x[2i - 1]
+    return (before + 2 * even + odd) * 0.25
+
+
 def downsample2x(x: torch.Tensor) -> torch.Tensor:
     """[B, C, H, W] -> [B, C, H/2, W/2] (H and W even)."""
-    channels = x.shape[1]
-    taps = torch.tensor([1.0, 2.0, 1.0], device=x.device, dtype=x.dtype)
-    kernel = (taps[:, None] * taps[None, :] / 16).expand(channels, 1, 3, 3)
-    return F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernel, stride=2, groups=channels)
+    return _downsample_axis(_downsample_axis(x, 2), 3)

@@ -12,6 +12,7 @@ import json
 import math
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from hpcgan.eval.extractors import EXTRACTORS
 from hpcgan.eval.inception import find_weights
 from hpcgan.models.augment import POLICIES
 from hpcgan.models.build import ModelSpec, build_networks
+from hpcgan.models.dcgan import CONDITIONINGS
 from hpcgan.models.losses import LOSSES
 from hpcgan.train.deepspeed_config import check_strategy
 from hpcgan.train.guard import POLICIES as GUARD_POLICIES
@@ -39,7 +41,7 @@ class ModelConfig:
     d_spectral_norm: bool = False
     max_width: int = 512  # r3gan: the widest stage (widths double from g_width/d_width towards 4 px)
     blocks: int = 2  # r3gan: residual blocks per resolution
-    g_conditioning: str = "concat"  # dcgan: the class embedding concatenated to z, or multiplied into it (multiply)
+    g_conditioning: str = "concat"  # dcgan, r3gan: the class embedding concatenated to z, or multiplied into it
 
 
 @dataclass
@@ -49,6 +51,7 @@ class LossConfig:
     r1_gamma: float = 0.0  # R1 penalty on real data, weight gamma / 2
     r2_gamma: float = 0.0  # R2 penalty on generated data, weight gamma / 2
     gamma_decay: float = 1.0  # R1/R2 gamma at the schedule's end, as a fraction of its start (cosine)
+    penalty_every: int = 1  # R1/R2 on every k-th step only, k x as strong (lazy regularisation; 1: every step)
     aux_weight: float = 1.0  # AC-GAN class loss weight
     label_smoothing: float = 0.0  # real targets 1 - s (BCE only)
     label_noise: float = 0.0  # probability of swapping a sample's target, real <-> fake (BCE only)
@@ -86,6 +89,7 @@ class TrainConfig:
     ada_target: float = 0.6  # ADA raises p while E[sign(D(real))] is above this
     ada_kimg: float = 0.0  # kimg for p to go from 0 to 1 (0: min(500, a tenth of the run))
     ada_interval: int = 4  # steps between adjustments of p
+    max_skip_fraction: float = 0.01  # damaged samples are skipped and counted; above this share of images, stop
     augment: str = ""  # applied to real images only: brightness,contrast,translation,jpeg
     jpeg_quality: int = 40  # the jpeg augmentation draws a quality from [jpeg_quality, 95]
     diffaugment: str = ""  # applied to real and fake before D
@@ -131,7 +135,7 @@ class GuardConfig:
 # Keys added after runs existed, at their defaults: left out of the hash, so those runs still resume.
 LATER_KEYS = {
     "model": {"max_width": 512, "blocks": 2, "g_conditioning": "concat"},
-    "loss": {"r2_gamma": 0.0, "gamma_decay": 1.0},
+    "loss": {"r2_gamma": 0.0, "gamma_decay": 1.0, "penalty_every": 1},
     "optim": {"beta2_start": 0.0, "lr_decay": 1.0},
     "train": {"ema_kimg": 0.0, "ema_rampup_ratio": 0.05, "schedule_kimg": 0.0, "ada": False, "ada_target": 0.6,
               "ada_kimg": 0.0, "ada_interval": 4},
@@ -140,7 +144,7 @@ LATER_KEYS = {
 # Cadences, and how the work is spread over ranks: a checkpoint resumes under any of them (a DDP
 # checkpoint can start a DeepSpeed run and back), and runs from before these keys keep their hash.
 NOT_HASHED_TRAIN_KEYS = ("steps", "log_every", "sample_every", "num_workers", "strategy", "zero",
-                         "offload_optimizer", "deepspeed_config")  # fmt: skip
+                         "offload_optimizer", "deepspeed_config", "max_skip_fraction")  # fmt: skip
 
 
 @dataclass
@@ -206,15 +210,22 @@ def set_field(config: Any, dotted: str, value: Any) -> None:
 def _convert(dotted: str, value: Any, kind: Any) -> Any:
     if isinstance(kind, types.UnionType):
         kind = next(a for a in typing.get_args(kind) if a is not type(None))
-    if not isinstance(value, str) or kind is str:
-        return kind(value) if kind in (int, float) and not isinstance(value, bool) else value
     try:
-        if kind is bool:
+        if kind is bool and isinstance(value, str):
             if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
                 raise ValueError(value)
             return value.lower() in ("true", "1", "yes")
-        return kind(float(value)) if kind is int and "e" in value.lower() else kind(value)
-    except ValueError:
+        if kind is int and not isinstance(value, bool):
+            number = float(value)  # "2.9", 2.9, "1e999": never silently truncated or overflowing
+            if not math.isfinite(number) or number != int(number):
+                raise ValueError(value)
+            return int(number)
+        if kind is float and not isinstance(value, bool):
+            return float(value)
+        if kind is str and not isinstance(value, str):
+            raise ValueError(value)
+        return value
+    except (ValueError, TypeError, OverflowError):
         raise UserError(f"override {dotted}={value}: expected {kind.__name__}") from None
 
 
@@ -265,27 +276,58 @@ def check(config: RunConfig) -> None:
             find_weights(c.eval.weights or None)
         except UserError as exc:
             raise UserError(f"eval.extractor=inception (weights file: eval.weights=FILE): {exc}") from None
-    require(c.optim.finetune_from >= 0, "optim.finetune_from", "a step, or a fraction of train.steps below 1")
-    require(0 <= c.loss.label_noise <= 0.5, "loss.label_noise", "a probability in [0, 0.5]")
-    require(0 <= c.loss.label_smoothing < 0.5, "loss.label_smoothing", "a value in [0, 0.5)")
-    for key in ("train.steps", "train.batch_size", "optim.d_steps", "optim.g_steps"):
-        require(_get(c, key) >= 1, key, "an integer >= 1")
-    require(0 <= c.train.ema < 1, "train.ema", "a decay in [0, 1) (0 = no EMA)")
-    require(c.model.blocks >= 1, "model.blocks", "an integer >= 1")
-    require(c.model.max_width >= 1, "model.max_width", "an integer >= 1")
-    for key in ("loss.r1_gamma", "loss.r2_gamma", "train.ema_kimg", "train.ema_rampup_ratio", "train.schedule_kimg",
-                "train.ada_kimg"):
-        require(math.isfinite(_get(c, key)) and _get(c, key) >= 0, key, "a finite number >= 0")
-    for key in ("loss.gamma_decay", "optim.lr_decay"):
-        require(math.isfinite(_get(c, key)) and _get(c, key) > 0, key, "a fraction > 0 of the starting value")
-    require(0 <= c.optim.beta2_start < 1, "optim.beta2_start", "0 (off) or a beta2 in (0, 1)")
-    require(-1 < c.train.ada_target < 1, "train.ada_target", "a value in (-1, 1), e.g. 0.6")
-    require(c.train.ada_interval >= 1, "train.ada_interval", "an integer >= 1")
-    require(1 <= c.train.jpeg_quality <= 95, "train.jpeg_quality", "a JPEG quality in 1..95")
+    for key, (ok, expected) in RANGES.items():
+        value = _get(c, key)
+        finite = not isinstance(value, float) or math.isfinite(value)
+        require(finite and ok(value), key, expected)
+    require(c.model.g_conditioning in CONDITIONINGS, "model.g_conditioning", " | ".join(CONDITIONINGS))
     for key in ("train.augment", "train.diffaugment"):
         names = [n.strip() for n in _get(c, key).split(",") if n.strip()]
         allowed = [p for p in POLICIES if key == "train.augment" or p != "jpeg"]  # jpeg has no gradient
         require(all(n in allowed for n in names), key, f"a comma-separated list of {', '.join(allowed)}")
+
+
+def _at_least(low: float) -> tuple[Callable[[Any], bool], str]:
+    return (lambda v: v >= low), (f"an integer >= {low}" if isinstance(low, int) else f"a finite number >= {low}")
+
+
+_POSITIVE = ((lambda v: v > 0), "a finite number > 0")
+_FRACTION = ((lambda v: 0 <= v < 1), "a value in [0, 1)")
+# Every numeric key's accepted range, checked before anything starts (train, submit, sweeps).
+RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": _at_least(0),
+    "model.resolution": ((lambda v: v in (32, 64, 128, 256, 512, 1024)), "a power of two from 32 to 1024"),
+    **{f"model.{k}": _at_least(1) for k in ("z_dim", "g_width", "d_width", "max_width", "blocks")},
+    **{f"loss.{k}": _at_least(0.0) for k in ("gp_weight", "r1_gamma", "r2_gamma", "aux_weight")},
+    "loss.gamma_decay": ((lambda v: v > 0), "a fraction > 0 of the starting gamma"),
+    "loss.penalty_every": _at_least(1),
+    "loss.label_smoothing": ((lambda v: 0 <= v < 0.5), "a value in [0, 0.5)"),
+    "loss.label_noise": ((lambda v: 0 <= v <= 0.5), "a probability in [0, 0.5]"),
+    "optim.lr_g": _POSITIVE, "optim.lr_d": _POSITIVE,
+    "optim.beta1": _FRACTION, "optim.beta2": _FRACTION,
+    "optim.beta2_start": ((lambda v: 0 <= v < 1), "0 (off) or a beta2 in (0, 1)"),
+    "optim.d_steps": _at_least(1), "optim.g_steps": _at_least(1),
+    "optim.weight_clip": ((lambda v: v >= 0), "a clip value >= 0 (0: off)"),
+    "optim.grad_clip": ((lambda v: v >= 0), "a maximum gradient norm >= 0 (0: off)"),
+    "optim.finetune_from": ((lambda v: v >= 0), "a step, or a fraction of train.steps below 1"),
+    "optim.finetune_scale": _POSITIVE,
+    "optim.lr_decay": ((lambda v: v > 0), "a fraction > 0 of the starting LR"),
+    "train.steps": _at_least(1), "train.batch_size": _at_least(1),
+    "train.ema": ((lambda v: 0 <= v < 1), "a decay in [0, 1) (0 = no EMA)"),
+    "train.ema_rampup": _at_least(0),
+    **{f"train.{k}": _at_least(0.0) for k in ("ema_kimg", "ema_rampup_ratio", "schedule_kimg", "ada_kimg")},
+    "train.ada_target": ((lambda v: -1 < v < 1), "a value in (-1, 1), e.g. 0.6"),
+    "train.ada_interval": _at_least(1),
+    "train.max_skip_fraction": _FRACTION,
+    "train.jpeg_quality": ((lambda v: 1 <= v <= 95), "a JPEG quality in 1..95"),
+    "train.num_workers": _at_least(0), "train.log_every": _at_least(1), "train.sample_every": _at_least(0),
+    "checkpoint.every": _at_least(0),
+    "checkpoint.keep": ((lambda v: v >= 2), "an integer >= 2 (the newest may be in the middle of being written)"),
+    "guard.retries": _at_least(0),
+    "guard.lr_factor": ((lambda v: 0 < v <= 1), "a factor in (0, 1]"),
+    "guard.inject_nan_at": _at_least(0), "guard.inject_nan_times": _at_least(1),
+    "eval.every": _at_least(0), "eval.batch_size": _at_least(1),
+}  # fmt: skip
 
 
 def _get(config: RunConfig, dotted: str) -> Any:

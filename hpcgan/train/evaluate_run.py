@@ -71,7 +71,9 @@ def select_checkpoints(run_dir: Path, which: str) -> list[Path]:
         return [best]
     if which not in SELECTIONS:
         named = checkpoint_dir(run_dir) / which
-        if named.suffix == ".pt" and named.is_file():
+        # A name in this run's checkpoints/, nothing else: another run's checkpoint would be logged here.
+        inside = named.resolve().parent == checkpoint_dir(run_dir).resolve()
+        if inside and named.suffix == ".pt" and named.is_file():
             return [named]
         raise UserError(f"--checkpoints {which}: expected latest, all, best or a .pt file in {checkpoint_dir(run_dir)}")
     if not paths:

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from hpcgan.models.ada_pipeline import ada_augment
 from hpcgan.models.augment import augment
-from hpcgan.models.losses import RELATIVISTIC, d_loss, g_loss, gradient_penalty, zero_centred_penalty
+from hpcgan.models.losses import RELATIVISTIC, d_loss, g_loss, gradient_penalty, zero_centred_penalties
 from hpcgan.train.config import RunConfig
 
 
@@ -49,7 +49,8 @@ def discriminator_loss(
     config: RunConfig, g, d, real: torch.Tensor, labels: torch.Tensor, num_classes: int, gen: torch.Generator,
     ada_p: float = 0.0, gamma_scale: float = 1.0,
 ) -> tuple[torch.Tensor, StepStats]:  # fmt: skip
-    """`gamma_scale`: the R1/R2 schedule's factor on loss.r1_gamma and loss.r2_gamma."""
+    """`gamma_scale`: the factor on loss.r1_gamma and loss.r2_gamma this step (the schedule's decay, x k on
+    every k-th step with loss.penalty_every=k, 0 on the others)."""
     c, n = config, len(real)
     z, fake_labels = sample_latent(c, n, num_classes, gen, real.device)
     bigan = c.model.arch == "bigan"
@@ -67,9 +68,10 @@ def discriminator_loss(
         cond.append(labels)
         if codes is not None:
             codes.append(alpha.flatten(1) * codes[0] + (1 - alpha.flatten(1)) * codes[1])
-    if c.loss.r1_gamma:
+    r1_gamma, r2_gamma = c.loss.r1_gamma * gamma_scale, c.loss.r2_gamma * gamma_scale  # 0: not this step
+    if r1_gamma:
         real = inputs[0] = real.detach().requires_grad_(True)
-    if c.loss.r2_gamma:
+    if r2_gamma:
         fake = inputs[1] = fake.detach().requires_grad_(True)
     if c.model.d_batchnorm:
         # Separate passes, as in DCGAN: each batch is normalised by its own statistics, as the
@@ -96,10 +98,14 @@ def discriminator_loss(
     penalty = torch.zeros((), device=real.device)
     if c.loss.gp_weight:
         penalty = penalty + c.loss.gp_weight * gradient_penalty(logits[2 * n :], inputs[2])
-    if c.loss.r1_gamma:
-        penalty = penalty + gamma_scale * c.loss.r1_gamma / 2 * zero_centred_penalty(real_logits, inputs[0])
-    if c.loss.r2_gamma:
-        penalty = penalty + gamma_scale * c.loss.r2_gamma / 2 * zero_centred_penalty(fake_logits, inputs[1])
+    # R1 on the real images, R2 on the fakes: one backward through D for both.
+    penalised = [(x, gamma) for x, gamma in ((inputs[0], r1_gamma), (inputs[1], r2_gamma)) if gamma]
+    if penalised:
+        both = len(penalised) == 2
+        logits_in = logits[: 2 * n] if both else (real_logits if r1_gamma else fake_logits)
+        terms = zero_centred_penalties(logits_in, [x for x, _ in penalised])
+        for (_, gamma), term in zip(penalised, terms, strict=True):
+            penalty = penalty + gamma / 2 * term
     if class_logits is not None:
         loss = loss + c.loss.aux_weight * (
             F.cross_entropy(class_logits[:n], labels) + F.cross_entropy(class_logits[n : 2 * n], fake_labels)

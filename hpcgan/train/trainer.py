@@ -33,7 +33,17 @@ from hpcgan.models.augment import augment
 from hpcgan.models.ema import update_ema
 from hpcgan.train import run_hold
 from hpcgan.train.ada_controller import AdaController
-from hpcgan.train.checkpoint import checkpoint_path, latest_valid, load_checkpoint, save_best, save_checkpoint
+from hpcgan.train.checkpoint import (
+    CheckpointWriteError,
+    checkpoint_path,
+    committed,
+    latest_valid,
+    load_checkpoint,
+    move_aside,
+    remove_orphaned_temps,
+    save_best,
+    save_checkpoint,
+)
 from hpcgan.train.config import RunConfig, check, networks_for
 from hpcgan.train.deepspeed_config import ZERO_PARTITIONS
 from hpcgan.train.fid_during_training import TrainingEvaluator
@@ -53,7 +63,7 @@ STOP_PRIORITY = (signal.SIGUSR2, signal.SIGTERM)
 
 
 class Trainer:
-    def __init__(self, config: RunConfig, run_dir: Path, resume: str = "auto") -> None:
+    def __init__(self, config: RunConfig, run_dir: Path, resume: str = "auto", overwrite: bool = False) -> None:
         check(config)
         self.config, self.run_dir = config, Path(run_dir)
         self.acc = _accelerator(config)
@@ -97,7 +107,7 @@ class Trainer:
             world_size=self.world,
             num_workers=config.train.num_workers,
         )
-        self.step, self._last_saved = 0, -1
+        self.step, self._last_saved, self.save_failed, self._skips_warned = 0, -1, False, 0
         self.images_per_step = config.train.batch_size * self.world * config.optim.d_steps  # real images D sees
         horizon = config.train.schedule_kimg * 1000 or config.train.steps * self.images_per_step
         self.schedules = Schedules(horizon)  # a resumed run takes the horizon it started with
@@ -107,6 +117,7 @@ class Trainer:
         self._rollback_path: Path | None = None
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._hold()
+        self._rank0_decides(lambda: self._prepare_run_dir(resume, overwrite))
         self.resumed_from = self._resume(resume)
         # Where a divergence before the first checkpoint rolls back to.
         self._initial_state = _to_cpu(self.state()) if self.resumed_from is None else None
@@ -172,6 +183,9 @@ class Trainer:
                 return stop_signal
         if self._last_saved != self.step:
             self.save_checkpoint()
+            if self.save_failed:
+                raise UserError(f"{self.run_dir}: the final checkpoint (step {self.step}) could not be written; "
+                                f"the last saved one is {self._rollback_path}")  # fmt: skip
         self.save_samples()
         # Every rank's parameter digest: equal digests show DDP kept the ranks identical.
         digests = gather_object([param_digest(self.acc.unwrap_model(m)) for m in (self.g, self.d)])
@@ -190,6 +204,19 @@ class Trainer:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.barrier()  # no rank tears its connections down while another still uses them
         self.acc.end_training()
+
+    def _check_skipped(self, skipped: int) -> None:
+        """Damaged samples are skipped and counted (hpcgan/data/loader.py); past train.max_skip_fraction
+        of the images seen, the data is broken rather than blemished, and every rank (same sum) stops."""
+        seen = max(self.schedules.images, 1)
+        if skipped > self.config.train.max_skip_fraction * seen:
+            first = self.loader.skip_messages[0] if self.loader.skip_messages else "see hpcgan inspect"
+            raise UserError(f"--data {self.config.data}: {skipped} damaged samples in {seen} images, more than "
+                            f"train.max_skip_fraction={self.config.train.max_skip_fraction}; first: {first}")
+        if self.loader.skip_messages[self._skips_warned :] and self.acc.is_main_process:
+            for message in self.loader.skip_messages[self._skips_warned :]:
+                warnings.warn(f"skipped a damaged sample: {message}", stacklevel=1)
+        self._skips_warned = len(self.loader.skip_messages)
 
     def _update_ema(self) -> None:
         if self.ema is None:
@@ -217,7 +244,7 @@ class Trainer:
         self._real = real  # BiGAN's G step encodes the same real batch
         g, d = self._forward_modules()
         self._real_labels = labels
-        gamma_scale = self.schedules.factor(self.config.loss.gamma_decay)
+        gamma_scale = self._gamma_scale()
         with self.precision.autocast():
             loss, stats = discriminator_loss(self.config, g, d, real, labels, self.num_classes, gen,
                                              self.ada_p, gamma_scale)  # fmt: skip
@@ -287,6 +314,14 @@ class Trainer:
             return True
         return False
 
+    def _gamma_scale(self) -> float:
+        """R1/R2 weight factor of this step: the cosine decay, and lazy regularisation (StyleGAN2):
+        with loss.penalty_every=k the penalties run on every k-th step only, k times as strong."""
+        every = self.config.loss.penalty_every
+        if self.step % every:
+            return 0.0
+        return self.schedules.factor(self.config.loss.gamma_decay) * every
+
     @property
     def ada_p(self) -> float:
         return self.ada.p if self.config.train.ada else 0.0
@@ -328,26 +363,54 @@ class Trainer:
         if result["fid"] < self.best_fid:
             self.best_fid = result["fid"]
             state = self.state()  # every rank: it gathers the RNG states
-            if self.acc.is_main_process:
-                save_best(self.run_dir, self.step, state, result["fid"])
-            self.acc.wait_for_everyone()
+
+            def write_best() -> None:
+                try:
+                    save_best(self.run_dir, self.step, state, result["fid"])
+                except CheckpointWriteError as exc:  # best.pt is a convenience: the run goes on
+                    warnings.warn(f"{exc}; the earlier best.pt is kept", stacklevel=1)
+
+            self._rank0_decides(write_best)
         return result
 
-    def _hold(self) -> None:
-        """Rank 0 takes the run dir's hold; every rank learns the outcome (so none waits in a
-        collective for a rank that gave up)."""
-        outcome: list[Any] = [None]
+    def _rank0_decides(self, decide: Callable[[], Any]) -> Any:
+        """decide() on rank 0; every rank gets its value, or the same one-line error (so no rank
+        waits in a collective for one that gave up)."""
+        box: list[Any] = [("ok", None)]
         if self.acc.is_main_process:
             try:
-                stale = run_hold.acquire(self.run_dir)
-                if stale:
-                    warnings.warn(f"{self.run_dir}: took over the hold of a dead job ({stale})", stacklevel=1)
+                box = [("ok", decide())]
             except UserError as exc:
-                outcome = [str(exc)]
+                box = [("error", str(exc))]
         if self.world > 1:
-            torch.distributed.broadcast_object_list(outcome, src=0)
-        if outcome[0] is not None:
-            raise UserError(outcome[0])
+            torch.distributed.broadcast_object_list(box, src=0)
+        kind, value = box[0]
+        if kind == "error":
+            raise UserError(value)
+        return value
+
+    def _hold(self) -> None:
+        """Rank 0 takes the run dir's hold; every rank learns the outcome."""
+
+        def take() -> None:
+            stale = run_hold.acquire(self.run_dir)
+            if stale:
+                warnings.warn(f"{self.run_dir}: took over the hold of a dead job ({stale})", stacklevel=1)
+
+        self._rank0_decides(take)
+
+    def _prepare_run_dir(self, resume: str, overwrite: bool) -> None:
+        """Temp files of killed saves go; a fresh start (--resume none) never trains into another
+        run's checkpoints: refused, or with --overwrite its files are moved aside first."""
+        remove_orphaned_temps(self.run_dir)
+        existing = committed(self.run_dir)
+        if resume != "none" or not existing:
+            return
+        if not overwrite:
+            raise UserError(f"--run-dir {self.run_dir}: holds checkpoints up to {existing[0].name}; use --resume auto "
+                            "to continue it, another --run-dir, or --overwrite to move them aside")  # fmt: skip
+        aside = move_aside(self.run_dir, ("checkpoints", "metrics.jsonl", "events.jsonl", "samples", "eval.jsonl"))
+        warnings.warn(f"--overwrite: the earlier run's checkpoints and logs moved to {aside}", stacklevel=1)
 
     def _event(self, name: str, **facts: Any) -> None:
         """A line in events.jsonl for what happened to the run (status and timelines read them)."""
@@ -397,8 +460,11 @@ class Trainer:
             for v in (stats_d.loss, stats_g.loss, stats_d.real_acc, stats_d.fake_acc, stats_d.penalty,
                       stats_d.grad_norm, stats_g.grad_norm)
         ])  # fmt: skip
-        values = self.acc.reduce(values, reduction="mean").tolist()  # every rank takes part
+        values = torch.cat([values, torch.tensor([float(self.loader.skipped)], device=self.device)])
+        *values, skipped = self.acc.reduce(values, reduction="mean").tolist()  # every rank takes part
         record = {"step": self.step, **dict(zip(names, values, strict=True))}
+        self._check_skipped(round(skipped * self.world))
+        record["skipped_samples"] = round(skipped * self.world)
         record |= {
             "images_per_s": rate, "lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": self.opt_d.param_groups[0]["lr"],
             "epoch": self.loader.position.epoch, "world_size": self.world, "kimg": self.schedules.images / 1000,
@@ -423,7 +489,11 @@ class Trainer:
         g.eval()
         images = g(self.fixed_z.to(self.device), self.fixed_labels.to(self.device))
         g.train(was_training)
-        save_grid(images, self.run_dir / "samples" / f"step-{self.step:06d}.png")
+        path = self.run_dir / "samples" / f"step-{self.step:06d}.png"
+        try:
+            save_grid(images, path)
+        except OSError as exc:  # a picture for people: training goes on without it
+            warnings.warn(f"{path}: sample grid not written ({exc.strerror or exc}); training goes on", stacklevel=1)
 
     def state(self) -> dict[str, Any]:
         return {
@@ -450,12 +520,30 @@ class Trainer:
     def save_checkpoint(self) -> None:
         """All ranks call this together; rank 0 writes (weights and optimisers are identical across
         ranks, the RNG states are gathered)."""
+        guard_before = self.guard.state_dict()
         self.guard.committed()  # before state(): a resumed run must get the same retry budget
         state = self.state()
-        if self.acc.is_main_process:
-            save_checkpoint(self.run_dir, self.step, state, self.config.checkpoint.keep)
+
+        def write() -> str | None:
+            try:
+                save_checkpoint(self.run_dir, self.step, state, self.config.checkpoint.keep)
+            except CheckpointWriteError as exc:
+                return str(exc)
             (self.run_dir / CHECKPOINT_REQUEST).unlink(missing_ok=True)
-        self.acc.wait_for_everyone()
+            return None
+
+        failure = self._rank0_decides(write)
+        if failure is not None:
+            # The previous checkpoint stays the rollback and resume point; without one there is
+            # nothing to come back to, so the run stops rather than train on unsaved.
+            self.guard.load_state_dict(guard_before)
+            if self._rollback_path is None and self.resumed_from is None:
+                raise UserError(f"{failure}; no checkpoint could be saved, stopping")
+            warnings.warn(f"{failure}; the previous checkpoint ({self._rollback_path}) is kept, training goes on",
+                          stacklevel=1)  # fmt: skip
+            self.save_failed = True
+            return
+        self.save_failed = False
         self._last_saved, self._rollback_path = self.step, checkpoint_path(self.run_dir, self.step)
         self._initial_state = None  # rollbacks now go to a checkpoint
 
