@@ -18,6 +18,15 @@ REPO = Path(__file__).resolve().parents[1]
 KERMANY = REPO.parent / "shared" / "data" / "kermany-cxr"
 
 
+def pytest_configure(config):
+    """Under xdist each worker shares the machine with the others: torch in the test process gets one
+    thread (two spinning threads per worker on 2 cores made an in-process 6 s test take 200 s)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def run_cli(
     *args: str | Path, timeout: float = 600, check: bool = True, threads: int | None = None,
     env: dict[str, str] | None = None,

@@ -10,9 +10,9 @@ from tests.conftest import run_cli
 def test_demo_shards_inspects_loads_trains_and_writes_sample_grids(tmp_path):
     out = tmp_path / "demo"
     proc = run_cli("demo", "--out", out, "--n", "160", "--steps", "12", "--width", "8", threads=1)
-    for stage in ("2/4 inspect", "3/4 loader", "4/4 train: dcgan64 12 steps", "demo finished"):
+    for stage in ("2/4 inspect", "3/4 loader", "4/4 train: r3gan64 12 steps", "demo finished"):
         assert stage in proc.stderr, proc.stderr
-    run_dir = out / "runs" / "dcgan64"
+    run_dir = out / "runs" / "r3gan64"
     grids = sorted((run_dir / "samples").glob("step-*.png"))
     assert [g.name for g in grids] == ["step-000004.png", "step-000008.png", "step-000012.png"]
     assert Image.open(grids[-1]).mode == "L" and (out / "contact_sheet.png").exists()

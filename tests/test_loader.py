@@ -1,6 +1,10 @@
 """The shard loader in one process: equal lengths, order a pure function of (seed, epoch, world
 size), independent of the worker count, and exact resume from a saved position."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -119,3 +123,33 @@ def test_seek_global_samples_continues_at_the_same_point_with_another_world_size
     one_rank = ShardLoader(phantoms, batch_size=4, rank=0, world_size=1)
     one_rank.seek_global_samples(seen)
     assert one_rank.samples_seen == seen and one_rank.position.epoch == 1 and one_rank.position.batch == 9
+
+
+WORKER_SIGNALS = """
+import os, signal, sys, time
+from hpcgan.data.loader import ShardLoader
+got = []
+signal.signal(signal.SIGTERM, lambda *_: got.append("TERM"))  # as the trainer's stop handler: record only
+loader = ShardLoader(sys.argv[1], batch_size=8, num_workers=2, seed=0)
+batches = iter(loader)
+next(batches)
+me = os.getpid()
+workers = [int(p) for p in open(f"/proc/{me}/task/{me}/children").read().split()]
+for pid in (os.getpid(), *workers):  # SLURM signals every process of the step
+    os.kill(pid, signal.SIGTERM)
+time.sleep(1)
+for _ in range(len(loader) - 1):  # the workers are still there: the main process decides when to stop
+    next(batches)
+print(got, len(workers), flush=True)
+"""
+
+
+def test_workers_survive_the_stop_signal_slurm_sends_and_the_process_still_exits(phantoms, tmp_path):
+    """scontrol requeue SIGTERMs every process of the step; a worker killed by it took the trainer
+    down before it could save. At exit (no close()), the workers must still go: no hang."""
+    script = tmp_path / "signals.py"
+    script.write_text(WORKER_SIGNALS)
+    proc = subprocess.run([sys.executable, script, phantoms.root], capture_output=True, text=True, timeout=60,
+                          cwd=Path(__file__).parent.parent)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ["['TERM']", "2"], proc.stdout

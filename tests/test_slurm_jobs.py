@@ -64,20 +64,20 @@ def test_a_preempted_r3gan256_run_with_ada_ends_bit_identical(slurm, tmp_path):
     run_cli("phantom", data, "--n", "32", "--size", "256", "--shard-size", "8", "--workers", "2")
     small = ["model.g_width=4", "model.d_width=4", "model.max_width=16", "model.blocks=1", "train.batch_size=2",
              "train.num_workers=1", "train.log_every=5", "train.ada=true", "train.ada_target=-0.99",
-             "train.ada_kimg=0.5", "train.steps=400", "checkpoint.every=200"]  # fmt: skip
+             "train.ada_kimg=0.2", "train.steps=150", "checkpoint.every=75"]  # fmt: skip
     preempted = tmp_path / "preempted"
     job = submit("--gan", "r3gan256", "--data", data, "--run-dir", preempted, "--time", "10", "--signal-delay", "20",
                  *small)  # fmt: skip
     node = node_of(job)
-    wait_for(lambda: last_step(preempted) >= 30, 180, "the job to pass step 30")
+    wait_for(lambda: last_step(preempted) >= 20, 180, "the job to pass step 20")
     high = sh("sbatch", "--parsable", "-p", "high", "-w", node, "-N", "1", "-n", "2", "-o", "/dev/null", "--wrap",
               "sleep 8").strip()  # fmt: skip
     reference = tmp_path / "reference"
     run_cli("train", "--gan", "r3gan256", "--data", data, "--run-dir", reference, *small, threads=1)
     wait_for(lambda: completed(preempted), 400, "the preempted job to finish")
     stops = [e for e in events(preempted) if e["event"] == "stopped"]
-    assert stops and stops[0]["signal"] == "SIGUSR2" and 0 < stops[0]["step"] < 400
-    a, b = final_state(reference, 400), final_state(preempted, 400)
+    assert stops and stops[0]["signal"] == "SIGUSR2" and 0 < stops[0]["step"] < 150
+    a, b = final_state(reference, 150), final_state(preempted, 150)
     assert a["ada"]["p"] > 0
     assert_identical(a, b, ("g", "d", "ema", "opt_g", "opt_d", "loader", "schedules", "ada"))
     assert job_state(high) in ("COMPLETED", "RUNNING")

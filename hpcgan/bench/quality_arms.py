@@ -24,16 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from hpcgan.errors import UserError
+from hpcgan.train.presets import cpu_overrides
 
 CALIBRATION_STEPS = 12
 TRAINED_RECORD = "bench-trained.json"  # in an arm's run dir: how it was trained (for --reuse)
 DEADLINE_FACTOR = 1.3
 BATCH = 32
-# R3GAN at CPU scale: 8 channels at 64 px doubling to 128 at 4 px, one block per stage, R1/R2 on every
-# 4th step (x4). The presets' own widths are for GPUs (r3gan64: 128 at 64 px up to 512, two blocks per
-# stage), where a run has hours, not minutes. Measured here: width 16 trains at 17 images/s, width 8
-# at 60, and lazy R1/R2 adds about a third: in minutes, steps matter more than width.
-R3GAN_CPU = ("model.g_width=8", "model.d_width=8", "model.max_width=128", "model.blocks=1", "loss.penalty_every=4")
+R3GAN_CPU = cpu_overrides("r3gan64")  # the presets' widths are for GPUs: see cpu_overrides
 
 
 @dataclass(frozen=True)

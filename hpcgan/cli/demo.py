@@ -1,8 +1,8 @@
 """`hpcgan demo`: the built-in default end to end, on CPU, with no download.
 
 Phantom data -> shards -> inspection (counts and a contact sheet) -> a pass of the DDP loader ->
-a few hundred DCGAN steps -> sample grids, metrics and checkpoints in demo/runs/dcgan64 -> the run's
-report page, demo/runs/dcgan64/report/index.html.
+a few hundred steps of r3gan64, narrowed for a CPU -> sample grids, metrics and checkpoints in
+demo/runs/r3gan64 -> the run's report page, demo/runs/r3gan64/report/index.html.
 """
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from hpcgan.data.loader import ShardLoader
 from hpcgan.data.phantom import write_phantom_shards
 from hpcgan.data.shard_options import ShardOptions
 
-DEMO_GAN = "dcgan64"
+DEMO_GAN = "r3gan64"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the built-in default end to end (phantoms, no GPU, no download)")
     p.add_argument("--out", type=Path, default=Path("demo"), help="folder for everything the demo writes")
     p.add_argument("--n", type=int, default=2000, help="phantom images")
-    p.add_argument("--size", type=int, default=64, help="image side in px (dcgan64 trains at 64)")
+    p.add_argument("--size", type=int, default=64, help="image side in px")
     p.add_argument("--steps", type=int, default=300, help="training steps (0 skips training)")
     p.add_argument("--gan", default=DEMO_GAN, help=f"preset (default {DEMO_GAN}, narrowed for a CPU)")
     p.add_argument("--width", type=int, default=None, help="channels of G's last and D's first block "
@@ -70,15 +70,14 @@ def run_demo(args: argparse.Namespace) -> int:
 
 def train_demo(args: argparse.Namespace, shards: Path) -> Path:
     from hpcgan.train.config import apply_overrides
-    from hpcgan.train.presets import preset
+    from hpcgan.train.presets import cpu_overrides, preset
     from hpcgan.train.trainer import Trainer  # torch and accelerate load only here
 
     config = apply_overrides(
-        preset("dcgan64"),
+        preset(args.gan),
         [
             f"model.resolution={args.size}",
-            f"model.g_width={args.width}",
-            f"model.d_width={args.width}",
+            *cpu_overrides(args.gan, args.width),
             f"train.steps={args.steps}",
             "train.batch_size=32",
             f"train.num_workers={min(args.workers, 1)}",
@@ -88,16 +87,16 @@ def train_demo(args: argparse.Namespace, shards: Path) -> Path:
         ],
     )
     config.data = str(shards)
-    run_dir = args.out / "runs" / "dcgan64"
+    run_dir = args.out / "runs" / args.gan
     trainer = Trainer(config, run_dir, resume="auto")
-    with step_progress("4/4 training dcgan64", args.steps, trainer.step) as update:
+    with step_progress(f"4/4 training {args.gan}", args.steps, trainer.step) as update:
         trainer.train(lambda step, m: update(step, f"D {m['loss_d']:.2f} G {m['loss_g']:.2f}" if m else ""))
     metrics = trainer.last_metrics
     if not metrics:
         console.print(f"4/4 train: {run_dir} had already finished its {args.steps} steps")
         return run_dir
     console.print(
-        f"4/4 train: dcgan64 {args.steps} steps, batch 32; last D loss {metrics['loss_d']:.3f}, "
+        f"4/4 train: {args.gan} {args.steps} steps, batch 32; last D loss {metrics['loss_d']:.3f}, "
         f"G loss {metrics['loss_g']:.3f}, {metrics['images_per_s']:.0f} images/s"
     )
     return run_dir

@@ -33,7 +33,11 @@ reads exactly what an uninterrupted one does.
 
 from __future__ import annotations
 
+import atexit
+import functools
 import itertools
+import multiprocessing
+import multiprocessing.util  # registers its exit handler (which stops workers) before ours below
 import os
 import random
 import signal
@@ -260,6 +264,7 @@ class ShardLoader:
             )
         self._position = LoaderPosition()
         self._batches: Iterator[_Batch] | None = None
+        self._closing = None  # the workers' closing flag (stop_only_when_closed)
         self.skipped = 0  # damaged samples this rank skipped so far (kept across a resume)
         self.skip_messages: list[str] = []  # why, for the first MAX_SKIP_MESSAGES of them
 
@@ -300,14 +305,15 @@ class ShardLoader:
             raise UserError(f"loader state batch {batch} is outside this epoch's 0..{self.num_batches}")
         self._position = LoaderPosition(epoch, batch)
         self.skipped = int(state.get("skipped", 0))  # states from before skipping existed: 0
-        self._batches = None  # restart the workers from the new position
+        self._stop_workers()  # restart them from the new position
 
     def seek_global_samples(self, samples: int) -> None:
         """Continue after `samples` images seen across all ranks, e.g. by a job of another world
         size: the same point in training, though not the same batches."""
         per_batch = self.batch_size * self.world_size
         epoch, rest = divmod(samples // per_batch, self.num_batches)
-        self._position, self._batches = LoaderPosition(epoch, rest), None
+        self._position = LoaderPosition(epoch, rest)
+        self._stop_workers()
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         if self._position.batch >= self.num_batches:
@@ -341,20 +347,52 @@ class ShardLoader:
             self._position.batch,
             self.shuffle_buffer,
         )
+        init = None
+        if self.num_workers:
+            self._closing = multiprocessing.get_context().Event()
+            _OPEN_WORKER_SETS.add(self._closing)
+            init = functools.partial(stop_only_when_closed, self._closing)
         return DataLoader(stream, batch_size=None, num_workers=self.num_workers, pin_memory=self.pin_memory,
-                          worker_init_fn=ignore_stop_signals if self.num_workers else None)  # fmt: skip
+                          worker_init_fn=init)  # fmt: skip
 
-    def close(self) -> None:
-        """Stop the worker processes (they also stop when the loader is garbage collected)."""
+    def _stop_workers(self) -> None:
+        """Let the workers take the SIGTERM PyTorch sends when it shuts them down, then drop them."""
+        if self._closing is not None:
+            self._closing.set()
+            _OPEN_WORKER_SETS.discard(self._closing)
+            self._closing = None
         self._batches = None
 
+    def close(self) -> None:
+        """Stop the worker processes (they also stop when the loader is garbage collected or the
+        process exits)."""
+        self._stop_workers()
 
-def ignore_stop_signals(_worker_id: int) -> None:
+    def __del__(self) -> None:
+        if getattr(self, "_closing", None) is not None:
+            self._stop_workers()
+
+
+# The closing flags of loaders whose workers run. At exit, multiprocessing SIGTERMs and joins every
+# worker (daemonic children) with no timeout: set the flags first, so that the workers go.
+_OPEN_WORKER_SETS: set = set()
+atexit.register(lambda: [event.set() for event in list(_OPEN_WORKER_SETS)])  # runs before multiprocessing's
+
+
+def stop_only_when_closed(closing, _worker_id: int) -> None:
     """In each loader worker: SLURM signals every process of a job step (scontrol requeue, scancel,
     preemption), and PyTorch's worker handler lets SIGTERM kill the worker, which kills the trainer
     ("DataLoader worker ... is killed by signal: Terminated") before it can agree on a stop and save.
-    The main process decides; workers end when it shuts them down or exits."""
-    for sig in (signal.SIGTERM, signal.SIGUSR2, signal.SIGINT):
+    The main process decides: a worker ignores SIGUSR2 and SIGINT, and SIGTERM unless its loader is
+    closing (PyTorch ends workers blocked on a full queue with SIGTERM). A worker whose main process
+    died ends by itself (PyTorch's watchdog)."""
+
+    def on_term(_signum: int, _frame: object) -> None:
+        if closing.is_set():
+            os._exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+    for sig in (signal.SIGUSR2, signal.SIGINT):
         signal.signal(sig, signal.SIG_IGN)
 
 

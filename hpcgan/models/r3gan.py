@@ -12,9 +12,11 @@ the R1/R2 gradient penalties stay per-sample):
   network starts as a shallow one;
 - between stages a linear transition: a 1x1 conv where the width changes and a [1, 2, 1]
   interpolation (hpcgan/models/resample.py), never a transposed convolution;
-- G starts from a learned 4x4 basis, scaled channel-wise by a linear map of z (and of the class
-  embedding, concatenated to z); D ends in a 4x4 depthwise conv and a linear layer, and a
-  conditional D scores the dot product of its output with an embedding of the class (projection).
+- G starts from a learned 4x4 basis, scaled channel-wise by a linear map of z; a conditional G first
+  multiplies z by an embedding of the class (model.g_conditioning=multiply; concatenating it
+  collapsed each class to one image on real radiographs, see hpcgan/train/presets.py);
+- D ends in a 4x4 depthwise conv and a linear layer, and a conditional D scores the dot product of
+  its output with an embedding of the class (projection).
 
 Widths: `width` at the output resolution, doubling at each halving, capped at `max_width`. What
 fits a GPU, for r3gan512 (width 64 at 512 px, max 512, 2 blocks per stage) in bf16 on one 80 GB GPU:

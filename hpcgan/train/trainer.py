@@ -62,6 +62,16 @@ CHECKPOINT_REQUEST = "CHECKPOINT_NOW"  # `touch RUN/CHECKPOINT_NOW`: checkpoint 
 STOP_PRIORITY = (signal.SIGUSR2, signal.SIGTERM)
 
 
+def make_run_dir(run_dir: Path) -> None:
+    """The run dir, made if missing; one line when it cannot be (a file there, no permission)."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--run-dir {run_dir}: is a file, not a folder")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"--run-dir {run_dir}: cannot be created ({e.strerror})") from None
+
+
 class Trainer:
     def __init__(self, config: RunConfig, run_dir: Path, resume: str = "auto", overwrite: bool = False) -> None:
         check(config)
@@ -115,7 +125,7 @@ class Trainer:
         self.ada = AdaController(config.train.ada_target, config.train.ada_interval, speed)
         self.best_fid = float("inf")
         self._rollback_path: Path | None = None
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        make_run_dir(self.run_dir)
         self._hold()
         self._rank0_decides(lambda: self._prepare_run_dir(resume, overwrite))
         self.resumed_from = self._resume(resume)
