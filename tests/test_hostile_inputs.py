@@ -788,3 +788,16 @@ def test_eval_of_another_runs_checkpoint_is_refused(ph32, tmp_path):
                    check=False)  # fmt: skip
     assert_one_line_error(proc, "--checkpoints ../../b/checkpoints/step-0000002.pt")
     assert not (runs / "a" / "eval.jsonl").exists()
+
+
+def test_a_sample_grid_that_cannot_be_written_warns_and_training_goes_on(ph32, tmp_path):
+    """A failed picture write (here samples/ is a file; disk full takes the same path) is a warning:
+    the run finishes and its checkpoints are committed."""
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "samples").write_text("in the way\n")
+    proc = run_cli("train", "--gan", "dcgan64", "--data", ph32, "--run-dir", run_dir, *TINY32, "train.steps=4",
+                   "train.sample_every=2", "checkpoint.every=2", threads=1)  # fmt: skip
+    assert "sample grid not written" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert (run_dir / "checkpoints" / "step-0000004.json").exists()
+    assert (run_dir / "samples").read_text() == "in the way\n"
