@@ -20,3 +20,11 @@ def test_demo_shards_inspects_loads_trains_and_writes_sample_grids(tmp_path):
     assert (run_dir / "checkpoints" / "step-0000012.json").exists()
     again = run_cli("demo", "--out", out, "--n", "160", "--steps", "12", "--width", "8", threads=1)
     assert "had already finished its 12 steps" in again.stderr  # a re-run resumes, nothing redone
+
+
+def test_an_unknown_demo_preset_is_one_line_before_anything_is_written(tmp_path):
+    from tests.conftest import assert_one_line_error
+
+    out = tmp_path / "demo"
+    assert_one_line_error(run_cli("demo", "--out", out, "--gan", "stylegan9", check=False), "--gan stylegan9")
+    assert not out.exists()

@@ -36,6 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from hpcgan.train.presets import preset
+
+    preset(args.gan)  # an unknown --gan is one line before anything is rendered
     started = time.perf_counter()
     shards = args.out / "shards" / f"phantom{args.size}"
     with progress_bar("1/4 rendering phantoms -> shards", total=args.n) as (advance, _):
