@@ -41,7 +41,7 @@ from rich.table import Table
 from torch.utils.data import DataLoader, Dataset
 
 import hpcgan
-from hpcgan.cli.progress import console
+from hpcgan.console import console
 from hpcgan.data.formats import DEFAULT_FORMAT, EXTENSIONS, decode
 from hpcgan.data.index import INDEX_NAME, ShardSet
 from hpcgan.data.loader import ShardLoader

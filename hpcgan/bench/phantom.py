@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from hpcgan.bench.loader import DEFAULT_DATA
-from hpcgan.cli.progress import console
+from hpcgan.console import console
 from hpcgan.data.formats import DEFAULT_FORMAT, encode
 from hpcgan.data.phantom import render_phantom, write_phantom_shards
 from hpcgan.data.shard_images import prepare_file

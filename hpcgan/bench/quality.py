@@ -35,7 +35,7 @@ from rich.table import Table
 
 from hpcgan.bench.quality_arms import calibrate, evaluate_arm, final_grid, quality_arms, reusable, train_for
 from hpcgan.bench.quality_tstr import tstr_all
-from hpcgan.cli.progress import console
+from hpcgan.console import console
 from hpcgan.errors import UserError
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "kermany-cxr"

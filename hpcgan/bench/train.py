@@ -55,7 +55,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from torch.utils.flop_counter import FlopCounterMode
 
-from hpcgan.cli.progress import console
+from hpcgan.console import console
 from hpcgan.data.index import ShardSet
 from hpcgan.data.loader import ShardLoader
 from hpcgan.data.phantom import write_phantom_shards

@@ -9,7 +9,7 @@ from typing import Any
 
 from rich.table import Table
 
-from hpcgan.cli.progress import console, progress_bar
+from hpcgan.console import console, progress_bar
 from hpcgan.data.formats import DEFAULT_FORMAT, EXTENSIONS
 from hpcgan.data.index import ShardSet
 from hpcgan.data.inspect import contact_sheet, summarise

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from hpcgan.cli.data_commands import print_index_summary
-from hpcgan.cli.progress import console, progress_bar, step_progress
+from hpcgan.console import console, progress_bar, step_progress
 from hpcgan.data.index import ShardSet
 from hpcgan.data.inspect import contact_sheet, summarise
 from hpcgan.data.loader import ShardLoader

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hpcgan.cli.progress import console, progress_bar
+from hpcgan.console import console, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -21,7 +21,7 @@ from hpcgan.cli import (
     train_command,
     tstr_command,
 )
-from hpcgan.cli.progress import console
+from hpcgan.console import console
 from hpcgan.errors import UserError
 
 

@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hpcgan.cli.progress import console, progress_bar
+from hpcgan.console import console, progress_bar
 from hpcgan.errors import UserError
 
 REPORT_NAME = "memorization.json"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hpcgan.cli.progress import console, progress_bar
+from hpcgan.console import console, progress_bar
 from hpcgan.errors import UserError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hpcgan.cli.progress import console, progress_bar
+from hpcgan.console import console, progress_bar
 
 
 def register(sub: argparse._SubParsersAction) -> None:

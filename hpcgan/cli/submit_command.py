@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hpcgan.cli.progress import console
 from hpcgan.cli.strategy_flags import add_strategy_flags, strategy_overrides
+from hpcgan.console import console
 from hpcgan.train.presets import PRESETS
 
 if TYPE_CHECKING:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from hpcgan.cli.progress import console, step_progress
 from hpcgan.cli.strategy_flags import add_strategy_flags, strategy_overrides
+from hpcgan.console import console, step_progress
 from hpcgan.train.config import apply_overrides
 from hpcgan.train.presets import PRESETS, preset
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from hpcgan.cli.progress import console, progress_bar
+from hpcgan.console import console, progress_bar
 from hpcgan.errors import UserError
 
 

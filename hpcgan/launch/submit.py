@@ -32,10 +32,10 @@ from hpcgan.launch.eval_job import EvalJob
 from hpcgan.launch.job import TrainJob
 from hpcgan.launch.submit_checks import check_folder, check_submit_options
 from hpcgan.launch.sweep import load_sweep
+from hpcgan.runs.hold import check_not_held
 from hpcgan.train.config import RunConfig, apply_overrides, check, networks_for
 from hpcgan.train.evaluate_run import EvalOptions, check_options, select_checkpoints
 from hpcgan.train.presets import preset
-from hpcgan.train.run_hold import check_not_held
 
 JOB_RECORD = "job.json"  # in each run dir: the job id and where its logs are
 EVAL_JOB_RECORD = "eval-job.json"  # the last --eval submission's job ids (job.json stays the training job's)

@@ -31,7 +31,8 @@ from hpcgan.errors import UserError
 from hpcgan.eval.collapse import describe_verdict, with_verdict
 from hpcgan.models.augment import augment
 from hpcgan.models.ema import update_ema
-from hpcgan.train import run_hold
+from hpcgan.runs import hold as run_hold
+from hpcgan.runs.versions import software_versions
 from hpcgan.train.ada_controller import AdaController
 from hpcgan.train.checkpoint import (
     CheckpointWriteError,
@@ -52,7 +53,6 @@ from hpcgan.train.guard import DivergenceGuard
 from hpcgan.train.precision import Precision, scaler_state
 from hpcgan.train.run_outputs import MetricsLog, save_grid
 from hpcgan.train.schedules import Schedules
-from hpcgan.train.software_versions import software_versions
 from hpcgan.train.stop_signals import StopSignals
 
 PURPOSE_D, PURPOSE_G, PURPOSE_AUG = 1, 2, 3

@@ -7,7 +7,7 @@ import socket
 from dataclasses import dataclass
 
 from hpcgan.cli.report.collect import RunData
-from hpcgan.train.software_versions import software_versions
+from hpcgan.runs.versions import software_versions
 
 
 @dataclass(frozen=True)
