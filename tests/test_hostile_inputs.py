@@ -124,7 +124,7 @@ def _save(run_dir: Path, step: int, keep: int = 2) -> Path:
 
 
 def _steps(run_dir: Path) -> list[int]:
-    from hpcgan.train.checkpoint import committed, step_of
+    from hpcgan.runs.checkpoints import committed, step_of
 
     return sorted(step_of(p) for p in committed(run_dir))
 
@@ -203,7 +203,8 @@ def test_a_marker_that_is_a_folder_is_skipped(tmp_path):
 
 
 def test_move_aside_keeps_the_old_run_whole_out_of_the_way(tmp_path):
-    from hpcgan.train.checkpoint import latest_valid, move_aside
+    from hpcgan.runs.checkpoints import move_aside
+    from hpcgan.train.checkpoint import latest_valid
 
     run = tmp_path / "run"
     for step in (28, 29, 30):
@@ -221,7 +222,7 @@ def test_move_aside_keeps_the_old_run_whole_out_of_the_way(tmp_path):
 
 
 def test_orphaned_temp_files_of_killed_saves_are_removed(tmp_path):
-    from hpcgan.train.checkpoint import remove_orphaned_temps
+    from hpcgan.runs.checkpoints import remove_orphaned_temps
 
     run = tmp_path / "run"
     _save(run, 10)
@@ -290,7 +291,7 @@ def _race_for_holds(root: str, trials: int, barrier, results) -> None:
     os.environ.pop("SLURM_JOB_ID", None)
     os.environ.pop("SLURM_ARRAY_JOB_ID", None)
     from hpcgan.errors import UserError
-    from hpcgan.train.run_hold import acquire
+    from hpcgan.runs.hold import acquire
 
     outcomes = []
     for trial in range(trials):

@@ -82,7 +82,8 @@ def run_submit(args: argparse.Namespace) -> int:
 
 
 def _run_submit_eval(options: SubmitOptions) -> int:
-    from hpcgan.launch.submit import EVAL_JOB_RECORD, submit_eval
+    from hpcgan.launch.submit import submit_eval
+    from hpcgan.runs.layout import RunPaths
     from hpcgan.train.evaluate_run import EVAL_LOG
 
     def say(text: str) -> None:
@@ -99,6 +100,6 @@ def _run_submit_eval(options: SubmitOptions) -> int:
     for s in submitted:
         say(f"submitted job {s.job_id}: {s.checkpoint.name}")
         say(f"    logs: {s.logs[0]}  {s.logs[1]}")
-    say(f"job ids: {plan.run_dir / EVAL_JOB_RECORD}")
+    say(f"job ids: {RunPaths(plan.run_dir).eval_job_record}")
     say(f"results: {plan.run_dir / EVAL_LOG}")
     return 0

@@ -3,16 +3,16 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from hpcgan.eval.collapse import diversity_verdict
 from hpcgan.launch import slurm_info
-from hpcgan.launch.submit import read_job_record
-from hpcgan.train.checkpoint import committed
+from hpcgan.runs.checkpoints import committed
+from hpcgan.runs.layout import RunPaths, find_runs
+from hpcgan.runs.logs import read_jsonl
+from hpcgan.runs.records import read_job_record, read_json
 
 FAILED_STATES = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "BOOT_FAIL", "DEADLINE"}
 
@@ -35,31 +35,6 @@ class RunStatus:
         return self.state in FAILED_STATES
 
 
-def find_runs(root: Path) -> list[Path]:
-    """Run dirs at or under `root` (a run dir has config.json or job.json), sweeps included."""
-    root = Path(root)
-    if _is_run(root):
-        return [root]
-    return sorted({p.parent for pattern in ("*/config.json", "*/job.json", "*/*/config.json", "*/*/job.json")
-                   for p in root.glob(pattern)})  # fmt: skip
-
-
-def _is_run(path: Path) -> bool:
-    return (path / "config.json").is_file() or (path / "job.json").is_file()
-
-
-def _jsonl(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    out = []
-    for line in path.read_text().splitlines():
-        try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by a kill
-    return out
-
-
 def collect(root: Path) -> list[RunStatus]:
     runs = find_runs(root)
     records = {run: read_job_record(run) for run in runs}
@@ -69,10 +44,12 @@ def collect(root: Path) -> list[RunStatus]:
     rows = []
     for run in runs:
         job = records[run].get("job_id")
-        config = _read_json(run / "config.json")
-        metrics = [m for m in _jsonl(run / "metrics.jsonl") if "loss_d" in m]
-        events = _jsonl(run / "events.jsonl")
-        evals = [m for m in metrics + _jsonl(run / "eval.jsonl") if "fid" in m]
+        paths = RunPaths(run)
+        config = read_json(paths.config)
+        logged = read_jsonl(paths.metrics)
+        metrics = [m for m in logged if "loss_d" in m]
+        events = read_jsonl(paths.events)
+        evals = [m for m in logged + read_jsonl(paths.eval_log) if "fid" in m]
         latest = max(evals, key=lambda m: m["step"], default=None)
         checkpoints = committed(run)
         if events and events[-1].get("event") == "completed":
@@ -98,9 +75,3 @@ def collect(root: Path) -> list[RunStatus]:
         )
     return rows
 
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}

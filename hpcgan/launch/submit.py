@@ -9,7 +9,6 @@ live job), so a mistake costs one line, not a queue wait.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sys
@@ -33,12 +32,12 @@ from hpcgan.launch.job import TrainJob
 from hpcgan.launch.submit_checks import check_folder, check_submit_options
 from hpcgan.launch.sweep import load_sweep
 from hpcgan.runs.hold import check_not_held
+from hpcgan.runs.layout import RunPaths
+from hpcgan.runs.records import read_run_config
 from hpcgan.train.config import RunConfig, apply_overrides, check, networks_for
 from hpcgan.train.evaluate_run import EvalOptions, check_options, select_checkpoints
 from hpcgan.train.presets import preset
 
-JOB_RECORD = "job.json"  # in each run dir: the job id and where its logs are
-EVAL_JOB_RECORD = "eval-job.json"  # the last --eval submission's job ids (job.json stays the training job's)
 EVAL_FOLDER = "eval-slurm"  # submitit's files of eval jobs, apart from the training job's
 
 
@@ -218,7 +217,7 @@ def submit(o: SubmitOptions) -> tuple[list[Submitted], list[PlannedRun], str | N
     for run, job in zip(runs, jobs, strict=True):
         logs = [Path(job.paths.stdout), Path(job.paths.stderr)]
         write_json(
-            run.run_dir / JOB_RECORD,
+            RunPaths(run.run_dir).job_record,
             {"job_id": str(job.job_id), "submitted": time.time(), "cluster": executor.cluster,
              "overrides": run.overrides, "logs": [str(p) for p in logs], "nodes": o.nodes,
              "tasks_per_node": o.gpus_per_node or o.tasks_per_node},
@@ -277,12 +276,10 @@ def plan_eval(o: SubmitOptions) -> EvalPlan:
     given = [flag for flag, value in training if value]
     if given:
         raise UserError(f"--eval {run_dir}: evaluates a trained run as it is; drop {', '.join(given)}")
-    if not (run_dir / "config.json").is_file():
-        raise UserError(f"--eval {run_dir}: not a run directory (no config.json)")
     try:
-        data = json.loads((run_dir / "config.json").read_text())["data"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UserError(f"--eval {run_dir}: unreadable config.json ({type(exc).__name__})") from None
+        data = read_run_config(run_dir)["data"]
+    except UserError as exc:
+        raise UserError(f"--eval {exc}") from None
     try:
         shard_set = ShardSet.open(data)
     except UserError as exc:
@@ -323,7 +320,7 @@ def submit_eval(o: SubmitOptions) -> tuple[list[SubmittedEval], EvalPlan, str | 
     submitted = [SubmittedEval(str(job.job_id), path, [Path(job.paths.stdout), Path(job.paths.stderr)])
                  for path, job in zip(plan.checkpoints, jobs, strict=True)]  # fmt: skip
     write_json(
-        plan.run_dir / EVAL_JOB_RECORD,
+        RunPaths(plan.run_dir).eval_job_record,
         {"job_ids": {s.checkpoint.name: s.job_id for s in submitted}, "submitted": time.time(),
          "cluster": executor.cluster, "logs": {s.checkpoint.name: [str(p) for p in s.logs] for s in submitted},
          "nodes": o.nodes, "tasks_per_node": o.gpus_per_node or o.tasks_per_node, "n": o.eval_n, "split": o.split,
@@ -345,9 +342,3 @@ def _child_stderr_captured() -> Iterator[None]:
             os.dup2(saved, 2)
             os.close(saved)
 
-
-def read_job_record(run_dir: Path) -> dict[str, Any]:
-    try:
-        return json.loads((run_dir / JOB_RECORD).read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}

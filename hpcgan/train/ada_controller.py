@@ -17,8 +17,9 @@ from typing import Any
 
 
 class AdaController:
-    def __init__(self, target: float, interval: int, images_to_full: float) -> None:
+    def __init__(self, target: float, interval: int, images_to_full: float, enabled: bool = True) -> None:
         self.target, self.interval, self.images_to_full = target, interval, images_to_full
+        self.enabled = enabled  # off (train.ada=false): p stays 0
         self.p = 0.0
         self.signs = 0.0  # sum of the signs since the last adjustment, all ranks
         self.count = 0.0  # how many real images they came from
@@ -26,6 +27,8 @@ class AdaController:
 
     def observe(self, sign_sum: float, count: float, step: int, images_per_step: int) -> None:
         """Add one step's (all-reduced) signs; adjust p after every `interval`-th step."""
+        if not self.enabled:
+            return
         self.signs += sign_sum
         self.count += count
         if step % self.interval == 0 and self.count > 0:
@@ -34,6 +37,9 @@ class AdaController:
             adjust = direction * images_per_step * self.interval / self.images_to_full
             self.p = min(max(self.p + adjust, 0.0), 1.0)
             self.signs = self.count = 0.0
+
+    def log_fields(self) -> dict[str, float]:
+        return {"ada_p": self.p, "ada_rt": self.r_t} if self.enabled else {}
 
     def state_dict(self) -> dict[str, Any]:
         return {"p": self.p, "signs": self.signs, "count": self.count, "r_t": self.r_t}

@@ -36,35 +36,55 @@ from hpcgan.train.config import RunConfig
 from hpcgan.train.deepspeed_config import INSTALL_HINT, ZERO_PARTITIONS, deepspeed_config
 
 
-class DeepSpeedPair:
-    """The two engines; `opt_g`/`opt_d` are their ZeRO optimizers (param_groups carry the LRs)."""
+class DeepSpeedStrategy:
+    """The two engines as a Strategy (hpcgan/train/strategy.py); `opt_g`/`opt_d` are their ZeRO
+    optimizers (param_groups carry the LRs)."""
 
-    def __init__(self, config: RunConfig, g: nn.Module, d: nn.Module, opt_g, opt_d, world_size: int) -> None:
+    def __init__(self, config: RunConfig, g: nn.Module, d: nn.Module, opt_g, opt_d, world_size: int, rank: int) -> None:
         deepspeed = _import_deepspeed()
         _ensure_process_group(deepspeed)
         ds_config = deepspeed_config(config, world_size)
-        self.stage = config.train.zero
+        self.stage, self.world_size, self.rank = config.train.zero, world_size, rank
         self.g, self.opt_g = _engine(deepspeed, g, opt_g, ds_config)
         self.d, self.opt_d = _engine(deepspeed, d, opt_d, ds_config)
 
-    def step(self, loss: torch.Tensor, engine) -> torch.Tensor:
+    def modules(self) -> tuple[nn.Module, nn.Module]:
+        """The engines' modules: see the module docstring for why forwards bypass the engines."""
+        return self.g.module, self.d.module
+
+    def unwrap(self, model: Any) -> nn.Module:
+        return model.module
+
+    def loss_scales(self) -> dict[str, float]:
+        return {}  # fp16 is refused under DeepSpeed (see the module docstring)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"opt_g": self._optimizer_state(self.g), "opt_d": self._optimizer_state(self.d),
+                "scaler_g": {}, "scaler_d": {}}  # fmt: skip
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for engine, name in ((self.g, "g"), (self.d, "d")):
+            self._load_optimizer_state(engine, state[f"opt_{name}"], name)
+
+    def step(self, loss: torch.Tensor, which: str) -> torch.Tensor:
         """Backward (loss scaled by the engine in fp16), reduce, clip, step; returns the pre-clip
         gradient norm over all ranks' partitions."""
+        engine = self.g if which == "g" else self.d
         engine.backward(loss)
         engine.step()
         norm = engine.get_global_grad_norm()
         return torch.as_tensor(float("nan") if norm is None else norm, dtype=torch.float32).detach()
 
     @torch.no_grad()
-    def clamp_weights(self, engine, bound: float) -> None:
-        """WGAN weight clipping: of the module (used by the next forward) and of this rank's fp32
+    def clamp_weights(self, bound: float) -> None:
+        """WGAN weight clipping of D: of the module (used by the next forward) and of this rank's fp32
         master partition (the step writes it back over the module)."""
-        for p in engine.module.parameters():
+        for p in self.d.module.parameters():
             p.clamp_(-bound, bound)
-        for flat in engine.optimizer.single_partition_of_fp32_groups:
+        for flat in self.d.optimizer.single_partition_of_fp32_groups:
             flat.clamp_(-bound, bound)  # elementwise, so clamping the flat partition is the same
 
-    def optimizer_state(self, engine) -> dict[str, Any]:
+    def _optimizer_state(self, engine) -> dict[str, Any]:
         """Every rank's partition, gathered (all ranks call this): plain tensors and numbers only,
         so the checkpoint still loads with `torch.load(weights_only=True)`."""
         from accelerate.utils import gather_object
@@ -79,13 +99,14 @@ class DeepSpeedPair:
         }
         return {ZERO_PARTITIONS: gather_object([mine]), "stage": self.stage}
 
-    def load_optimizer_state(self, engine, saved: dict[str, Any], world_size: int, rank: int, name: str) -> None:
+    def _load_optimizer_state(self, engine, saved: dict[str, Any], name: str) -> None:
         """Restore this rank's partition; from a DDP checkpoint, or one saved on another number of
         ranks, only the weights (already in the module) carry over and the optimizer starts afresh."""
         template = engine.optimizer.state_dict()  # the live layout: paddings, loss scaler object
         partitions = saved.get(ZERO_PARTITIONS) if isinstance(saved, dict) else None
+        world_size = self.world_size
         if partitions is not None and len(partitions) == world_size and saved.get("stage") == self.stage:
-            mine = partitions[rank]
+            mine = partitions[self.rank]
             template["base_optimizer_state"] = mine["base"]
             template["single_partition_of_fp32_groups"] = mine["fp32"]
             for key, value in mine["loss_scaler"].items():
