@@ -26,10 +26,10 @@ def augment(
     for name in filter(None, (p.strip() for p in policy.split(","))):
         n = len(x)
         if name == "brightness":
-            x = x + (torch.rand(n, 1, 1, 1, generator=generator, device=x.device) - 0.5)
+            x = x + (torch.rand(n, 1, 1, 1, generator=generator, device=x.device) - 0.5).to(x.dtype)
         elif name == "contrast":
             mean = x.mean(dim=(1, 2, 3), keepdim=True)
-            x = (x - mean) * (torch.rand(n, 1, 1, 1, generator=generator, device=x.device) + 0.5) + mean
+            x = (x - mean) * (torch.rand(n, 1, 1, 1, generator=generator, device=x.device) + 0.5).to(x.dtype) + mean
         elif name == "translation":
             x = _translate(x, translation, generator)
         elif name == "jpeg":

@@ -22,7 +22,7 @@ CONDITIONINGS = ("concat", "multiply")  # how a conditional generator takes its 
 
 def levels_for(resolution: int) -> int:
     levels = int(math.log2(resolution)) - 2
-    if 2 ** (levels + 2) != resolution or levels < 3:
+    if 2 ** (levels + 2) != resolution or not 3 <= levels <= 8:
         raise ValueError(f"resolution {resolution}: expected a power of two from 32 to 1024")
     return levels
 

@@ -33,7 +33,7 @@ class AdaController:
         self.count += count
         if step % self.interval == 0 and self.count > 0:
             self.r_t = self.signs / self.count
-            direction = 1.0 if self.r_t > self.target else -1.0
+            direction = float(self.r_t > self.target) - float(self.r_t < self.target)  # sign: 0 on target
             adjust = direction * images_per_step * self.interval / self.images_to_full
             self.p = min(max(self.p + adjust, 0.0), 1.0)
             self.signs = self.count = 0.0

@@ -37,11 +37,6 @@ def test_every_policy_keeps_shape_and_dtype_and_changes_the_images(policy, dtype
     assert not torch.allclose(out, x)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: brightness and contrast add a float32 draw to the images, which "
-    "promotes bf16/fp16 images to float32 (ada_pipeline casts its draws with .to(x.dtype))",
-)
 @pytest.mark.parametrize("policy", ["brightness", "contrast"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_half_precision_images_stay_half_precision(policy, dtype):

@@ -20,11 +20,6 @@ def test_other_resolutions_are_refused(resolution):
         levels_for(resolution)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: levels_for(2048) returns 9 although its error message promises "
-    "'a power of two from 32 to 1024' (model.resolution's config check stops 2048 before it gets here)",
-)
 def test_resolutions_above_1024_are_refused():
     with pytest.raises(ValueError, match="2048"):
         levels_for(2048)

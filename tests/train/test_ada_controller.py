@@ -39,11 +39,6 @@ def test_p_falls_by_the_same_amount_when_r_t_is_below_target():
     assert c.p == pytest.approx(0.5 - STEP)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): the docstring (and StyleGAN2-ADA) move p by sign(r_t - target), "
-    "0 at equality; the code's `1.0 if r_t > target else -1.0` lowers p",
-)
 def test_r_t_exactly_at_target_leaves_p_alone_as_the_sign_in_the_docstring_says():
     c = AdaController(target=0.5, interval=4, images_to_full=1000)
     c.load_state_dict({"p": 0.5, "signs": 0.0, "count": 0.0})
