@@ -13,10 +13,7 @@ from hpcgan.console import console, progress_bar
 from hpcgan.data.formats import DEFAULT_FORMAT, EXTENSIONS
 from hpcgan.data.index import ShardSet
 from hpcgan.data.inspect import contact_sheet, summarise
-from hpcgan.data.phantom import write_phantom_shards
-from hpcgan.data.shard_images import shard_images
 from hpcgan.data.shard_options import SIZES, ShardOptions
-from hpcgan.data.shard_writer import SKIPPED_NAME
 from hpcgan.data.sources import LAYOUTS
 from hpcgan.errors import UserError
 
@@ -70,6 +67,8 @@ def run_shard(args: argparse.Namespace) -> int:
     if out == src or src in out.parents or out in src.parents:
         raise UserError(f"OUT {args.out}: inside or around the source {args.src}; expected a folder apart from it "
                         "(the shards would be read as source images, or the source pruned as shard leftovers)")
+    from hpcgan.data.shard_images import shard_images  # the image codecs and workers load only here
+
     classes = [c.strip() for c in args.classes.split(",") if c.strip()] if args.classes else None
     with progress_bar(f"sharding {args.src}") as (advance, set_total):
         index = shard_images(args.src, args.out, _options(args), args.layout, classes, advance, set_total)
@@ -78,6 +77,8 @@ def run_shard(args: argparse.Namespace) -> int:
 
 
 def run_phantom(args: argparse.Namespace) -> int:
+    from hpcgan.data.phantom import write_phantom_shards
+
     with progress_bar("rendering phantoms", total=args.n) as (advance, _):
         index = write_phantom_shards(args.out, args.n, _options(args), advance)
     print_index_summary(args.out, index)
@@ -120,6 +121,8 @@ def print_index_summary(out: Path, index: dict[str, Any]) -> None:
     parts = [f"{name} {s['count']} in {len(s['shards'])} shard(s)" for name, s in index["splits"].items()]
     console.print(f"[bold]{out}[/]: {total} images ({', '.join(parts)}), classes {', '.join(index['classes'])}")
     if index["skipped"]:
+        from hpcgan.data.shard_writer import SKIPPED_NAME
+
         console.print(f"[yellow]skipped {index['skipped']} unusable file(s): see {out / SKIPPED_NAME}[/]")
     else:
         console.print("skipped 0 files")

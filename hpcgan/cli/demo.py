@@ -15,8 +15,6 @@ from hpcgan.cli.data_commands import print_index_summary
 from hpcgan.console import console, progress_bar, step_progress
 from hpcgan.data.index import ShardSet
 from hpcgan.data.inspect import contact_sheet, summarise
-from hpcgan.data.loader import ShardLoader
-from hpcgan.data.phantom import write_phantom_shards
 from hpcgan.data.shard_options import ShardOptions
 
 DEMO_GAN = "r3gan64"
@@ -36,6 +34,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
+    from hpcgan.data.loader import ShardLoader  # torch loads only when a command needs it
+    from hpcgan.data.phantom import write_phantom_shards
     from hpcgan.train.presets import preset
 
     preset(args.gan)  # an unknown --gan is one line before anything is rendered
@@ -61,7 +61,7 @@ def run_demo(args: argparse.Namespace) -> int:
     loader.close()
 
     if args.steps:
-        from hpcgan.cli.report.build import build_run_report
+        from hpcgan.report.build import build_run_report
 
         run_dir = train_demo(args, shards)
         console.print(f"    sample grids: {run_dir / 'samples'}/, metrics: {run_dir / 'metrics.jsonl'}")

@@ -14,7 +14,7 @@ from hpcgan.console import console
 from hpcgan.train.presets import PRESETS
 
 if TYPE_CHECKING:
-    from hpcgan.launch.submit import SubmitOptions
+    from hpcgan.launch.submit_options import SubmitOptions
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_submit(args: argparse.Namespace) -> int:
-    from hpcgan.launch.submit import SubmitOptions, submit
+    from hpcgan.launch.submit import submit
+    from hpcgan.launch.submit_options import SubmitOptions
 
     fields = SubmitOptions.__dataclass_fields__
     options = SubmitOptions(**{k: v for k, v in vars(args).items() if k in fields})
@@ -84,7 +85,6 @@ def run_submit(args: argparse.Namespace) -> int:
 def _run_submit_eval(options: SubmitOptions) -> int:
     from hpcgan.launch.submit import submit_eval
     from hpcgan.runs.layout import RunPaths
-    from hpcgan.train.evaluate_run import EVAL_LOG
 
     def say(text: str) -> None:
         console.print(text, highlight=False, markup=False, soft_wrap=True)  # paths stay whole, for copy and paste
@@ -101,5 +101,5 @@ def _run_submit_eval(options: SubmitOptions) -> int:
         say(f"submitted job {s.job_id}: {s.checkpoint.name}")
         say(f"    logs: {s.logs[0]}  {s.logs[1]}")
     say(f"job ids: {RunPaths(plan.run_dir).eval_job_record}")
-    say(f"results: {plan.run_dir / EVAL_LOG}")
+    say(f"results: {RunPaths(plan.run_dir).eval_log}")
     return 0

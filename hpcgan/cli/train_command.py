@@ -7,7 +7,6 @@ from pathlib import Path
 
 from hpcgan.cli.strategy_flags import add_strategy_flags, strategy_overrides
 from hpcgan.console import console, step_progress
-from hpcgan.train.config import apply_overrides
 from hpcgan.train.presets import PRESETS, preset
 
 
@@ -26,6 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from hpcgan.train.config import apply_overrides  # torch loads only for the commands that need it
     from hpcgan.train.process_exit import exit_now
     from hpcgan.train.stop_signals import REQUEUE_EXIT_CODE, StopSignals
     from hpcgan.train.trainer import Trainer  # torch and accelerate load only for this command

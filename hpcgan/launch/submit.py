@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,48 +30,16 @@ from hpcgan.launch import slurm_info
 from hpcgan.launch.eval_job import EvalJob
 from hpcgan.launch.job import TrainJob
 from hpcgan.launch.submit_checks import check_folder, check_submit_options
+from hpcgan.launch.submit_options import SubmitOptions
 from hpcgan.launch.sweep import load_sweep
 from hpcgan.runs.hold import check_not_held
 from hpcgan.runs.layout import RunPaths
 from hpcgan.runs.records import read_run_config
 from hpcgan.train.config import RunConfig, apply_overrides, check, networks_for
-from hpcgan.train.evaluate_run import EvalOptions, check_options, select_checkpoints
 from hpcgan.train.presets import preset
+from hpcgan.trained.evaluate import EvalOptions, check_options, select_checkpoints
 
 EVAL_FOLDER = "eval-slurm"  # submitit's files of eval jobs, apart from the training job's
-
-
-@dataclass
-class SubmitOptions:
-    gan: str | None = None
-    data: str | None = None
-    run_dir: Path | None = None  # default runs/<name or gan>
-    name: str | None = None
-    overrides: list[str] = field(default_factory=list)
-    sweep: Path | None = None
-    nodes: int = 1
-    tasks_per_node: int = 1  # one task per GPU (--gpus-per-node sets both on GPU nodes)
-    gpus_per_node: int = 0
-    cpus_per_task: int | None = None
-    threads: int | None = None  # torch threads per rank (OMP_NUM_THREADS); default: cpus_per_task
-    mem: str | None = None  # e.g. 32G
-    partition: str | None = None
-    account: str | None = None
-    qos: str | None = None
-    constraint: str | None = None
-    time_min: int = 60
-    signal_delay_s: int = 90
-    max_timeouts: int = 1000  # requeues after a time limit before giving up ("without limit")
-    array_parallelism: int = 16
-    cluster: str = "auto"  # slurm | local | auto
-    dry_run: bool = False
-    # --eval RUN: evaluate RUN's checkpoints instead of training (submit_eval)
-    eval_run: Path | None = None
-    checkpoints: str = "all"  # all | latest | best | one file in RUN/checkpoints
-    eval_n: int = 10000  # generated images per checkpoint
-    extractor: str = "random"
-    weights: str | None = None  # the extractor's weights file
-    split: str = "train"
 
 
 @dataclass

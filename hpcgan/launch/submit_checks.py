@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from hpcgan.errors import UserError
 
 if TYPE_CHECKING:
-    from hpcgan.launch.submit import SubmitOptions
+    from hpcgan.launch.submit_options import SubmitOptions
 
 # SLURM's --mem: an integer of megabytes, or with a unit suffix K, M, G or T (0: all of the node's memory).
 _SLURM_SIZE = re.compile(r"[0-9]+[KMGTkmgt]?")
