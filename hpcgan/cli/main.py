@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from hpcgan import __version__
 from hpcgan.cli import (
+    config_command,
     data_commands,
     demo,
     eval_command,
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     data_commands.register(sub)
     train_command.register(sub)
+    config_command.register(sub)
     sample_command.register(sub)
     eval_command.register(sub)
     tstr_command.register(sub)

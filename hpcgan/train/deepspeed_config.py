@@ -9,19 +9,15 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
 from hpcgan.errors import UserError
+from hpcgan.train.config_schema import RunConfig
 from hpcgan.train.precision import resolve
 
-if TYPE_CHECKING:
-    from hpcgan.train.config import RunConfig
-
-STRATEGIES = ("ddp", "deepspeed")
 ZERO_STAGES = (1, 2)  # ZeRO-3 shards parameters: the G step needs D's whole module, unsharded
-OFFLOAD_DEVICES = ("none", "cpu")
 # The marker of optimizer states saved by the DeepSpeed strategy (one partition per rank), so a
 # DDP run resuming from such a checkpoint knows it cannot load them, and vice versa.
 ZERO_PARTITIONS = "zero_partitions"
@@ -39,10 +35,9 @@ def deepspeed_installed() -> bool:
 
 
 def check_strategy(config: RunConfig) -> None:
-    """One-line errors for the strategy keys (all of them, before any process starts)."""
+    """One-line errors for the strategy keys' combinations, before any process starts (each key's
+    own choices are checked with all the others, by config_keys.check_choices)."""
     t = config.train
-    if t.strategy not in STRATEGIES:
-        raise UserError(f"train.strategy={t.strategy} (--strategy): expected {' | '.join(STRATEGIES)}")
     if t.strategy != "deepspeed":
         return
     if t.zero not in ZERO_STAGES:
@@ -55,8 +50,6 @@ def check_strategy(config: RunConfig) -> None:
             "train.precision=fp16 with --strategy deepspeed: not supported (DeepSpeed's fp16 turns the "
             "weights to half, and its autocast mode has no loss scaler under ZeRO); use bf16 or fp32"
         )
-    if t.offload_optimizer not in OFFLOAD_DEVICES:
-        raise UserError(f"train.offload_optimizer={t.offload_optimizer} (--offload-optimizer): expected none | cpu")
     if not deepspeed_installed():
         raise UserError(f"--strategy deepspeed: the deepspeed package is not installed; {INSTALL_HINT}")
     deepspeed_config(config, world_size=None)  # a conflicting JSON fails here

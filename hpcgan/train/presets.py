@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hpcgan.errors import UserError
-from hpcgan.train.config import RunConfig
+from hpcgan.train.config_schema import RunConfig
 
 
 def dcgan(resolution: int) -> RunConfig:
