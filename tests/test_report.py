@@ -2,20 +2,35 @@
 of a real local sweep, opened in headless Chromium (no console error, every image decodes, the FID
 column sorts), TensorBoard scalars, and one-line errors."""
 
+import hashlib
+import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import tarfile
 import time
+from html import unescape
 from pathlib import Path
+from urllib.parse import unquote
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from hpcgan.cli.main import main
-from hpcgan.cli.report.images import pick
+from hpcgan.data.index import content_hash
+from hpcgan.report.build import build_run_report
+from hpcgan.report.images import pick
 from tests.conftest import REPO, assert_one_line_error, run_cli
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
 
 TINY32 = ["model.resolution=32", "model.g_width=8", "model.d_width=8", "train.batch_size=16", "train.num_workers=0"]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -271,3 +286,241 @@ def test_bad_input_is_one_line(runs, tmp_path, capsys):
     for args, *words in cases:
         assert_one_line_error(_in_process(capsys, "report", *args), *words)
     assert (paper / "figures" / "losses.png").read_bytes() == b"the user's own figure"  # nothing pruned
+
+
+# -- runs made from files (no training): the page's captions, checks and missing inputs ----------
+
+
+def _shard_set(root: Path, classes=("normal", "opacity"), n: int = 80, size: int = 32) -> Path:
+    """A small shard set as `hpcgan shard` writes it (KEY.cls, KEY.json, KEY.png per image, an index)."""
+    root.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    labels = [i % len(classes) for i in range(n)]
+    with tarfile.open(root / "train-000000.tar", "w") as tar:
+        for i, label in enumerate(labels):
+            buf = io.BytesIO()
+            Image.fromarray(rng.integers(0, 255, (size, size), dtype=np.uint8)).save(buf, "PNG")
+            meta = json.dumps({"class_name": classes[label], "label": label}).encode()
+            for ext, data in (("cls", str(label).encode()), ("json", meta), ("png", buf.getvalue())):
+                member = tarfile.TarInfo(f"train-{i:07d}.{ext}")
+                member.size = len(data)
+                tar.addfile(member, io.BytesIO(data))
+    shard = root / "train-000000.tar"
+    histogram = {c: labels.count(i) for i, c in enumerate(classes)}
+    splits = {"train": {"count": n, "bytes": shard.stat().st_size, "histogram": histogram,
+                        "shards": [{"name": shard.name, "count": n, "bytes": shard.stat().st_size,
+                                    "sha256": hashlib.sha256(shard.read_bytes()).hexdigest()}]}}  # fmt: skip
+    index = {"format_version": 1, "settings": {"size": size, "source": "made by the test"}, "classes": list(classes),
+             "image_size": size, "extension": "png", "splits": splits, "skipped": 0,
+             "content_hash": content_hash(splits)}  # fmt: skip
+    (root / "index.json").write_text(json.dumps(index))
+    return root
+
+
+def _files_run(path: Path, data: Path | str, *, conditional: str = "none", ema: float = 0.999,
+               acc: tuple[float, float] = (0.7, 0.6), fid: bool = False, steps: int = 200) -> Path:  # fmt: skip
+    """A run dir as the trainer leaves it: config.json, metrics.jsonl, events.jsonl, two sample grids, a checkpoint."""
+    path.mkdir(parents=True)
+    config = {"gan": "dcgan64", "data": str(data), "seed": 0, "model": {"resolution": 32, "conditional": conditional},
+              "train": {"steps": steps, "ema": ema, "ema_kimg": 0.0}}  # fmt: skip
+    (path / "config.json").write_text(json.dumps(config))
+    rows = [{"step": s, "loss_d": 1.0, "loss_g": 2.0, "d_real_acc": 0.6, "d_fake_acc": 0.5, "images_per_s": 90.0}
+            for s in range(10, steps - 90, 10)]  # fmt: skip
+    rows += [{"step": s, "loss_d": 0.1, "loss_g": 5.0, "d_real_acc": acc[0], "d_fake_acc": acc[1],
+              "images_per_s": 90.0} for s in range(steps - 90, steps + 10, 10)]  # fmt: skip
+    if fid:
+        rows.append({"step": steps, "fid": 42.0, "kid": 0.01, "extractor": "random-not-comparable-seed0", "n_fake": 64})
+    (path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    t = time.time()
+    events = [{"event": "start", "step": 0, "time": t - 60, "host": "node1", "world_size": 1, "restart_count": 0},
+              {"event": "completed", "step": steps, "time": t}]  # fmt: skip
+    (path / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    (path / "samples").mkdir()
+    rng = np.random.default_rng(1)
+    for step in (steps // 2, steps):  # 8 x 8 images of 32 px, each with a 1 px border, as the trainer saves them
+        grid = rng.integers(0, 255, (8 * 34, 8 * 34), dtype=np.uint8)
+        Image.fromarray(grid).save(path / "samples" / f"step-{step:06d}.png")
+    (path / "checkpoints").mkdir()
+    (path / "checkpoints" / f"step-{steps:06d}.pt").write_bytes(b"not a real checkpoint")
+    (path / "checkpoints" / f"step-{steps:06d}.json").write_text("{}")
+    return path
+
+
+def _page(run_dir: Path) -> str:
+    return build_run_report(run_dir).page.read_text()
+
+
+def _caption(html: str, title: str) -> str:
+    """The text of the caption under the large grid titled `title`."""
+    match = re.search(rf"<h3>{re.escape(title)}.*?</h3>.*?<p class=\"note\">(.*?)</p>", html, re.S)
+    assert match, title
+    return unescape(re.sub(r"<[^>]+>", "", match.group(1)))
+
+
+def test_the_sample_caption_says_which_network_drew_the_grids_and_where_classes_are(tmp_path):
+    two = _shard_set(tmp_path / "two")
+    three = _shard_set(tmp_path / "three", classes=("normal", "bacterial", "viral"), n=90)
+    plain = _caption(_page(_files_run(tmp_path / "plain", two)), "Latest samples")
+    assert "EMA generator" in plain and "G itself" not in plain and "without EMA" not in plain
+    assert "class" not in plain.lower()  # an unconditional run has no classes to speak of
+    no_ema = _caption(_page(_files_run(tmp_path / "cgan", two, conditional="projection", ema=0.0)), "Latest samples")
+    assert "G itself" in no_ema and "train.ema=0" in no_ema and "EMA generator (" not in no_ema
+    assert "Classes in fixed columns: normal in columns 1, 3, 5 and 7; opacity in columns 2, 4, 6 and 8" in no_ema
+    cycling = _caption(_page(_files_run(tmp_path / "three-classes", three, conditional="aux")), "Latest samples")
+    assert "does not keep one column" in cycling and "fixed columns" not in cycling
+
+
+def test_the_run_page_sets_real_images_beside_the_samples_and_summarises_the_data(tmp_path):
+    run_dir = _files_run(tmp_path / "run", _shard_set(tmp_path / "shards"), conditional="projection")
+    html = _page(run_dir)
+    real = _caption(html, "Real training images")
+    assert "64 images of the train split" in real and "placed like the samples" in real
+    grid = Image.open(run_dir / "report" / "samples" / "real.png")
+    assert grid.size == (8 * 34, 8 * 34)  # the sample grid's layout, not scaled up
+    text = unescape(re.sub(r"<[^>]+>", " ", html))
+    for fact in ("80 (train 80 in 1 shard)", "normal 40 50%", "opacity 40 50%", "made by the test"):
+        assert fact in " ".join(text.split()), fact
+    for target in ("config.json", "metrics.jsonl", "events.jsonl", "checkpoints/step-000200.pt"):
+        assert f'href="../{target}"' in html, target
+    _assert_links_resolve(run_dir / "report" / "index.html")
+
+
+def _assert_links_resolve(page: Path) -> None:
+    """Every src and href of the page is a relative path to a file that exists: one offline folder."""
+    html = page.read_text()
+    links = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert links
+    for link in links:
+        if link == "data:,":  # the empty favicon
+            continue
+        assert "://" not in link and not link.startswith("/"), link
+        assert (page.parent / unquote(unescape(link))).is_file(), link
+
+
+def test_the_page_says_d_is_winning_when_it_sits_at_full_accuracy(tmp_path):
+    shards = _shard_set(tmp_path / "shards")
+    won = _page(_files_run(tmp_path / "won", shards, acc=(1.0, 1.0)))
+    assert "D is winning." in won and "G gets no useful gradient" in won and "optim.lr_d" in won
+    assert "D is winning" not in _page(_files_run(tmp_path / "fair", shards, acc=(0.8, 1.0)))
+    assert "D is winning" not in _page(_files_run(tmp_path / "close", shards, acc=(0.97, 1.0)))
+
+
+def test_missing_or_damaged_inputs_are_one_line_on_the_page(tmp_path):
+    shards = _shard_set(tmp_path / "shards")
+    moved = _page(_files_run(tmp_path / "moved", tmp_path / "gone"))
+    # Said where the real images would be, and in the data section.
+    assert set(_missing(moved)) == {f"{tmp_path / 'gone'}: the shard set is not there (moved or deleted since the run "
+                                    "started)."}  # fmt: skip
+
+    broken_index = shutil.copytree(shards, tmp_path / "broken-index")
+    (broken_index / "index.json").write_text("{ not json")
+    [line] = set(_missing(_page(_files_run(tmp_path / "bad-index", broken_index))))
+    assert "not a valid shard index" in line
+
+    cut = shutil.copytree(shards, tmp_path / "cut")
+    (cut / "train-000000.tar").write_bytes(b"\0" * 100)  # neither a tar nor an image
+    [line] = set(_missing(_page(_files_run(tmp_path / "cut-run", cut))))
+    assert "train-000000.tar: unreadable shard" in line or "no readable image" in line, line
+
+    damaged = shutil.copytree(shards, tmp_path / "damaged")
+    _damage_first_image(damaged / "train-000000.tar")
+    html = _page(_files_run(tmp_path / "damaged-run", damaged))
+    assert "1 damaged image skipped" in _caption(html, "Real training images") and not _missing(html)
+
+    run_dir = _files_run(tmp_path / "bad-grid", shards)
+    (run_dir / "samples" / "step-000100.png").write_bytes(b"\x89PNG not really")
+    assert _missing(_page(run_dir)) == ["step-000100.png: unreadable, left out"]
+
+    (run_dir / "config.json").unlink()
+    html = _page(run_dir)
+    assert set(_missing(html)) == {"No config.json: the shard set this run trains on is not known yet.",
+                                   "step-000100.png: unreadable, left out"}
+
+
+def _missing(html: str) -> list[str]:
+    """The one-line messages of missing inputs on a page (each one line: no break inside)."""
+    lines = [unescape(m) for m in re.findall(r'<p class="missing">(.*?)</p>', html, re.S)]
+    assert all("\n" not in line and "<" not in line for line in lines), lines
+    return [line for line in lines if not line.startswith("No checkpoints yet")]
+
+
+def _damage_first_image(shard: Path) -> None:
+    """Overwrite the first PNG's bytes inside the tar with zeros, keeping the tar itself intact."""
+    with tarfile.open(shard) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith(".png"))
+    with shard.open("r+b") as handle:
+        handle.seek(member.offset_data)
+        handle.write(b"\0" * member.size)
+
+
+def test_values_from_the_run_are_escaped_and_the_page_is_one_offline_file(tmp_path):
+    run_dir = _files_run(tmp_path / 'a<b>&"c', _shard_set(tmp_path / "shards"))
+    config = json.loads((run_dir / "config.json").read_text())
+    config["gan"] = "<img src=x onerror=alert(1)>"
+    (run_dir / "config.json").write_text(json.dumps(config))
+    html = _page(run_dir)
+    assert "<img src=x" not in html and "&lt;img src=x onerror=alert(1)&gt;" in html
+    assert "<b>&" not in html and "a&lt;b&gt;&amp;&#34;c" in html
+    assert "<style>" in html and "--accent" in html  # the stylesheet inlined, not linked
+    assert "<link rel=\"stylesheet\"" not in html and "http://" not in html and "https://" not in html
+    _assert_links_resolve(run_dir / "report" / "index.html")
+
+
+def test_the_templates_and_static_files_are_package_data():
+    with (REPO / "pyproject.toml").open("rb") as handle:
+        declared = tomllib.load(handle)["tool"]["setuptools"]["package-data"]["hpcgan.report"]
+    package = REPO / "hpcgan" / "report"
+    files = [p.relative_to(package) for folder in ("templates", "static") for p in (package / folder).iterdir()]
+    assert files and all(any(f.match(glob) for glob in declared) for f in files), (files, declared)
+    assert "jinja2>=3.1" in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+
+
+def test_a_report_does_not_import_torch(tmp_path):
+    run_dir = _files_run(tmp_path / "run", _shard_set(tmp_path / "shards"), conditional="projection", fid=True)
+    code = (
+        "import sys\nfrom pathlib import Path\nfrom hpcgan.report.build import make_report\n"
+        f"page = make_report(Path({str(run_dir)!r})).page\n"
+        "assert page.is_file() and 'Real training images' in page.read_text()\n"
+        "assert 'torch' not in sys.modules, sorted(m for m in sys.modules if m.startswith('torch'))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_no_fid_box_reads_as_one_sentence_in_chromium(tmp_path):
+    run_dir = _files_run(tmp_path / "run", _shard_set(tmp_path / "shards"))
+    page_path = build_run_report(run_dir).page
+    assert "No FID yet." in page_path.read_text()
+    with _playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page, errors, broken, _ = _open(browser, page_path)
+            assert not errors and not broken, (errors, broken)
+            # In a flex box every child is a column of its own (and is blockified): the sentence must be one
+            # child, its bold and code words inline within it.
+            layout = page.evaluate("""() => {
+                const box = document.querySelector('.placeholder');
+                const items = [...box.childNodes].filter((n) => n.nodeType === 1 || n.textContent.trim());
+                const words = [...box.querySelectorAll('b, code')].map((e) => getComputedStyle(e).display);
+                return {items: items.length, words, text: box.innerText.replace(/\\s+/g, ' ').trim()};
+            }""")  # fmt: skip
+            assert layout["items"] == 1 and layout["words"] and set(layout["words"]) == {"inline"}, layout
+            assert layout["text"] == f"No FID yet. Train with eval.every=N or run hpcgan eval {run_dir}.", layout
+        finally:
+            browser.close()
+
+
+def test_the_trained_runs_page_captions_its_grids_truly_and_its_links_resolve(runs, pages):
+    run_dir, _ = runs
+    run_page, sweep_page = pages
+    html = run_page.read_text()
+    caption = _caption(html, "Latest samples")  # dcgan64: unconditional, with an EMA generator (train.ema=0.999)
+    assert "EMA generator" in caption and "without EMA" not in caption and "class" not in caption.lower()
+    assert "in shard order" in _caption(html, "Real training images")
+    assert (run_page.parent / "samples" / "real.png").is_file()
+    text = " ".join(unescape(re.sub(r"<[^>]+>", " ", html)).split())
+    assert "144 (train 130 in 3 shards, val 14 in 1 shard)" in text and "phantom" in text
+    checkpoints = sorted((run_dir / "checkpoints").glob("*.pt"))
+    assert checkpoints and all(f'href="../checkpoints/{c.name}"' in html for c in checkpoints)
+    _assert_links_resolve(run_page)
+    _assert_links_resolve(sweep_page)

@@ -19,7 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from hpcgan.cli.report.collect import FidPoint, Marker, RunData, number
+from hpcgan.report.collect import FidPoint, Marker, RunData, number
 
 DPI = 150  # sharp on high-density screens; the page scales the images to their column
 STYLE = {

@@ -1,5 +1,6 @@
 """Writes report folders: RUN/report/ (index.html, figures/*.png, samples/*.png) for a run, and
-SWEEP/report/ for a sweep, with each run's own report built too.
+SWEEP/report/ for a sweep, with each run's own report built too. The views (run_view, sweep_view)
+decide what the pages say; render.py writes their HTML.
 
 Images are PNG files beside the page, referenced by relative paths, not data URIs: a sweep page
 then stays small however many runs it shows, the browser loads each image once for the sweep and
@@ -12,15 +13,24 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from hpcgan.atomic import write_bytes
-from hpcgan.cli.report import figures, images, page
-from hpcgan.cli.report.collect import RunData, find_runs, is_run, read_run
-from hpcgan.cli.report.environment import run_environment
 from hpcgan.errors import UserError
+from hpcgan.report import figures, images, render
+from hpcgan.report.assets import RunAssets
+from hpcgan.report.collect import RunData, find_runs, is_run, read_run
+from hpcgan.report.dataset import open_data, read_real
+from hpcgan.report.environment import run_environment
+from hpcgan.report.files import checkpoints, run_files
+from hpcgan.report.parts import Grid, Link
+from hpcgan.report.run_view import run_view
+from hpcgan.report.samples_view import is_conditional
+from hpcgan.report.sweep_view import SweepRow, sweep_view
 
 REPORT_DIR = "report"
 RUN_FIGURES: dict[str, Callable[[RunData], bytes | None]] = {
@@ -30,6 +40,43 @@ RUN_FIGURES: dict[str, Callable[[RunData], bytes | None]] = {
     "speed": figures.images_per_s,
     "ada": figures.augmentation,
 }
+
+
+@dataclass(frozen=True)
+class Report:
+    page: Path  # index.html of the run or the sweep
+    tensorboard: Path | None  # what `tensorboard --logdir` should be given, with --tensorboard
+
+
+# (description, total) -> a context yielding (advance, set_total), as hpcgan.console.progress_bar
+Progress = Callable[[str, int], AbstractContextManager[tuple[Callable[[int], None], Any]]]
+
+
+def make_report(path: Path, out: Path | None = None, *, tensorboard: bool = False, grids: int = 16,
+                progress: Progress | None = None) -> Report:  # fmt: skip
+    """`hpcgan report PATH`: the page of a run, or of a sweep and each of its runs."""
+    if grids < 1:
+        raise UserError(f"--grids {grids}: expected at least 1")
+    runs = find_sources(path)
+    if tensorboard:
+        from hpcgan.report.tensorboard import check_available
+
+        check_available()  # before anything is written
+    single = is_run(path)
+    try:
+        if single:
+            tb = (out or path) / "tensorboard" if tensorboard else None
+            page = build_run_report(path, out, grids=grids, tensorboard_dir=tb).page
+        else:
+            bar = progress(f"reports of {len(runs)} runs", len(runs)) if progress else nullcontext((None, None))
+            with bar as (advance, _):
+                page = build_sweep_report(path, runs, out, tensorboard=tensorboard, grids=grids, progress=advance)
+    except OSError as exc:  # a write failing half way (disk full, quota, permissions below the folder)
+        where = exc.filename or out or path
+        raise UserError(f"{where}: cannot write the report ({exc.strerror or exc})") from None
+    # TensorBoard finds every run's RUN/tensorboard under a sweep folder.
+    logdir = ((out or path) / "tensorboard" if single or out else path) if tensorboard else None
+    return Report(page, logdir)
 
 
 @dataclass(frozen=True)
@@ -60,7 +107,7 @@ def build_run_report(
     out = out or run_dir / REPORT_DIR
     prepare_out(out, ("figures", "samples"))
     run = read_run(run_dir, name)
-    assets = page.RunAssets(up=(href(out, up[0]), up[1]) if up else None)
+    assets = RunAssets(up=Link(up[1], href(out, up[0])) if up else None)
     written: set[Path] = set()
 
     def put(relative: str, data: bytes) -> str:
@@ -72,27 +119,53 @@ def build_run_report(
         data = draw(run)
         if data is not None:
             assets.figures[key] = put(f"figures/{key}.png", data)
+    unreadable: dict[str, None] = {}  # names, in order, once
     for step, grid in images.pick(run.samples, grids):
         scaled = images.scaled_png(grid, images.THUMB_WIDTH)
-        if scaled is not None:
-            assets.grids.append(page.Grid(step, put(f"samples/{grid.name}", scaled[0]), href(out, grid), scaled[1]))
+        if scaled is None:
+            unreadable[grid.name] = None
+            continue
+        assets.grids.append(Grid(step, put(f"samples/{grid.name}", scaled[0]), href(out, grid), scaled[1]))
     assets.grids_total = len(run.samples)
     thumb = None
+    resolution = (run.config.get("model") or {}).get("resolution")
+    latest_path = None
     if run.samples:
-        step, grid = run.samples[-1]
-        thumb = out / "samples" / grid.name if (out / "samples" / grid.name) in written else None
-        scaled = images.scaled_png(grid, images.LARGE_WIDTH)
-        if scaled is not None:
-            assets.latest = page.Grid(step, put("samples/latest.png", scaled[0]), href(out, grid), scaled[1])
+        step, latest_path = run.samples[-1]
+        thumb = out / "samples" / latest_path.name if (out / "samples" / latest_path.name) in written else None
+        scaled = images.scaled_png(latest_path, images.LARGE_WIDTH)
+        if scaled is None:
+            unreadable[latest_path.name] = None
+        else:
+            assets.latest = Grid(step, put("samples/latest.png", scaled[0]), href(out, latest_path), scaled[1])
+    assets.unreadable = list(unreadable)
+    rows, assets.columns = images.grid_shape(latest_path, resolution if isinstance(resolution, int) else None)
+    _real_images(run, assets, rows * assets.columns, put)
+    assets.files = [Link(f.label, href(out, f.path), f.detail) for f in run_files(run_dir)]
+    assets.checkpoints = [Link(f.label, href(out, f.path), f.detail) for f in checkpoints(run_dir)]
     if tensorboard_dir is not None:
-        from hpcgan.cli.report.tensorboard import write_scalars
+        from hpcgan.report.tensorboard import write_scalars
 
         logdir = write_scalars(run, tensorboard_dir)
         assets.tensorboard = str(logdir) if logdir else None
-    html = page.run_page(run, run_environment(run), assets, made=time.time())
+    html = render.run_page(run_view(run, run_environment(run), assets, made=time.time()))
     write_bytes(out / "index.html", html.encode())
     _prune(out, written)
     return RunReport(out / "index.html", run, thumb)
+
+
+def _real_images(run: RunData, assets: RunAssets, n: int, put: Callable[[str, bytes], str]) -> None:
+    """A grid of the run's real training images, as many as a sample grid holds (samples/real.png)."""
+    assets.data, assets.data_problem = open_data(run.config)
+    if assets.data is None:
+        return
+    assets.real_images = read_real(assets.data, n, is_conditional(run.config))
+    if assets.real_images.pixels:
+        grid = images.compose(assets.real_images.pixels, assets.columns)
+        # The "full size" copy is capped: 64 images of a 1024 px set would be an 8208 px, 60 MB PNG.
+        full = put("samples/real-full.png", images.scaled(grid, 2 * images.LARGE_WIDTH)[0])
+        small, width = images.scaled(grid, images.LARGE_WIDTH)
+        assets.real = Grid(0, put("samples/real.png", small), full, width)
 
 
 def build_sweep_report(
@@ -113,7 +186,7 @@ def build_sweep_report(
         report = build_run_report(run_dir, run_out, name=str(rel), grids=grids, tensorboard_dir=tb,
                                   up=(target / "index.html", name))  # fmt: skip
         thumb = href(target, report.thumb) if report.thumb else None
-        rows.append(page.SweepRow(report.run, color, href(target, report.page), thumb))
+        rows.append(SweepRow(report.run, color, href(target, report.page), thumb))
         if progress:
             progress(1)
     written: set[Path] = set()
@@ -124,7 +197,7 @@ def build_sweep_report(
             write_bytes(target / "figures" / f"{key}.png", data)
             written.add(target / "figures" / f"{key}.png")
             hrefs[key] = f"figures/{key}.png"
-    html = page.sweep_page(name, str(root.resolve()), rows, hrefs, made=time.time())
+    html = render.sweep_page(sweep_view(name, str(root.resolve()), rows, hrefs, made=time.time()))
     write_bytes(target / "index.html", html.encode())
     _prune(target, written)
     return target / "index.html"
@@ -163,7 +236,7 @@ def href(page_dir: Path, target: Path) -> str:
 def _prune(out: Path, written: set[Path]) -> None:
     """Images an earlier report wrote that this one no longer shows (the timeline's spacing moves
     as a run goes on). Only our own names in our own subfolders."""
-    for pattern in ("figures/*.png", "samples/step-*.png", "samples/latest.png"):
+    for pattern in ("figures/*.png", "samples/step-*.png", "samples/latest.png", "samples/real*.png"):
         for path in out.glob(pattern):
             if path not in written:
                 path.unlink(missing_ok=True)

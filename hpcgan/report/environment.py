@@ -6,7 +6,7 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from hpcgan.cli.report.collect import RunData
+from hpcgan.report.collect import RunData
 from hpcgan.runs.versions import software_versions
 
 

@@ -9,8 +9,8 @@ import re
 import shutil
 from pathlib import Path
 
-from hpcgan.cli.report.collect import RunData, number
 from hpcgan.errors import UserError
+from hpcgan.report.collect import RunData, number
 
 INSTALL = "pip install 'hpcgan[tensorboard]'"
 TRAIN_SCALARS = ("loss_d", "loss_g", "d_real_acc", "d_fake_acc", "images_per_s", "lr_g", "lr_d", "grad_norm_d",
