@@ -28,9 +28,9 @@ def digest(module) -> str:
 
 
 mine = {
-    "g": digest(trainer.acc.unwrap_model(trainer.g)),
-    "d": digest(trainer.acc.unwrap_model(trainer.d)),
-    "ema": digest(trainer.ema),
+    "g": digest(trainer.strategy.unwrap(trainer.strategy.g)),
+    "d": digest(trainer.strategy.unwrap(trainer.strategy.d)),
+    "ema": digest(trainer.ema.module),
     "world": dist.get_world_size(),
 }
 every = [None] * dist.get_world_size()
