@@ -23,7 +23,7 @@ from hpcgan.atomic import write_bytes
 from hpcgan.errors import UserError
 from hpcgan.report import figures, images, render
 from hpcgan.report.assets import RunAssets
-from hpcgan.report.collect import RunData, find_runs, is_run, read_run
+from hpcgan.report.collect import RunData, read_run
 from hpcgan.report.dataset import open_data, read_real
 from hpcgan.report.environment import run_environment
 from hpcgan.report.files import checkpoints, run_files
@@ -31,6 +31,7 @@ from hpcgan.report.parts import Grid, Link
 from hpcgan.report.run_view import run_view
 from hpcgan.report.samples_view import is_conditional
 from hpcgan.report.sweep_view import SweepRow, sweep_view
+from hpcgan.runs.layout import find_runs, is_run
 
 REPORT_DIR = "report"
 RUN_FIGURES: dict[str, Callable[[RunData], bytes | None]] = {

@@ -11,7 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-RUN_MARKERS = ("config.json", "job.json")  # what makes a folder a run dir (as for `hpcgan status`)
+from hpcgan.runs.layout import RunPaths
+from hpcgan.runs.logs import read_jsonl
+from hpcgan.runs.records import read_job_record, read_json
+
 SAMPLE_NAME = re.compile(r"^step-(\d+)\.png$")
 
 
@@ -134,23 +137,11 @@ class RunData:
         return out
 
 
-def is_run(path: Path) -> bool:
-    return any((path / name).is_file() for name in RUN_MARKERS)
-
-
-def find_runs(root: Path) -> list[Path]:
-    """Run dirs at or under `root`: the rule of `hpcgan status` (hpcgan.launch.status.find_runs,
-    not imported because that module loads torch)."""
-    if is_run(root):
-        return [root]
-    patterns = [f"{depth}{name}" for depth in ("*/", "*/*/") for name in RUN_MARKERS]
-    return sorted({p.parent for pattern in patterns for p in root.glob(pattern)})
-
-
 def read_run(path: Path, name: str | None = None) -> RunData:
     train_rows: dict[int, dict[str, Any]] = {}
     fids: dict[tuple, FidPoint] = {}
-    for row in read_jsonl(path / "metrics.jsonl"):
+    paths = RunPaths(path)
+    for row in read_jsonl(paths.metrics):
         if not isinstance(row.get("step"), int):
             continue
         if "loss_d" in row:
@@ -158,25 +149,25 @@ def read_run(path: Path, name: str | None = None) -> RunData:
         elif number(row.get("fid")) is not None:
             point = _fid_point(row, "training")
             fids[(point.series, point.step)] = point
-    for row in read_jsonl(path / "eval.jsonl"):
+    for row in read_jsonl(paths.eval_log):
         if isinstance(row.get("step"), int) and number(row.get("fid")) is not None:
             point = _fid_point(row, "eval")
             fids[(point.series, point.step)] = point
     samples = []
-    for grid in (path / "samples").glob("step-*.png"):
+    for grid in paths.samples.glob("step-*.png"):
         match = SAMPLE_NAME.match(grid.name)
         if match:
             samples.append((int(match.group(1)), grid))
-    logs = [path / n for n in ("metrics.jsonl", "eval.jsonl", "events.jsonl")] + [g for _, g in samples]
+    logs = [paths.metrics, paths.eval_log, paths.events] + [g for _, g in samples]
     times = [p.stat().st_mtime for p in logs if p.is_file()]
     return RunData(
         path=path,
         name=name or path.resolve().name,
-        config=read_json(path / "config.json"),
-        job=read_json(path / "job.json"),
+        config=read_json(paths.config),
+        job=read_job_record(path),
         train=[train_rows[s] for s in sorted(train_rows)],
         fids=sorted(fids.values(), key=lambda p: (p.step, p.series)),
-        events=read_jsonl(path / "events.jsonl"),
+        events=read_jsonl(paths.events),
         samples=sorted(samples),
         updated=max(times, default=None),
     )
@@ -198,30 +189,6 @@ def varying_keys(runs: list[RunData]) -> list[str]:
     flats = [flat_config(r.config) for r in runs if r.config]
     keys = sorted({k for f in flats for k in f})
     return [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flats}) > 1]
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError):
-        return []
-    out = []
-    for line in text.splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue  # a line cut short by a kill
-        if isinstance(row, dict):
-            out.append(row)
-    return out
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _fid_point(row: dict[str, Any], source: str) -> FidPoint:

@@ -7,20 +7,20 @@ is torch's pickle, and the report does not load torch.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from hpcgan.report.text import size
+from hpcgan.runs import layout
+from hpcgan.runs.checkpoints import step_of
 
 RUN_FILES = (  # name, what it holds
-    ("config.json", "the resolved configuration"),
-    ("job.json", "the scheduler job (hpcgan submit)"),
-    ("metrics.jsonl", "one record per logged step, and training-time FIDs"),
-    ("events.jsonl", "starts, stops, divergences, completion"),
-    ("eval.jsonl", "hpcgan eval results"),
+    (layout.CONFIG, "the resolved configuration"),
+    (layout.JOB_RECORD, "the scheduler job (hpcgan submit)"),
+    (layout.METRICS, "one record per logged step, and training-time FIDs"),
+    (layout.EVENTS, "starts, stops, divergences, completion"),
+    (layout.EVAL_LOG, "hpcgan eval results"),
 )
-CHECKPOINT = re.compile(r"^step-(\d+)\.pt$")
 
 
 @dataclass(frozen=True)
@@ -41,18 +41,19 @@ def run_files(run_dir: Path) -> list[RunFile]:
 
 def checkpoints(run_dir: Path) -> list[RunFile]:
     """step-N.pt newest first, then best.pt."""
-    folder = run_dir / "checkpoints"
+    paths = layout.RunPaths(run_dir)
+    folder = paths.checkpoints
     steps = []
     for path in folder.glob("step-*.pt") if folder.is_dir() else []:
-        match = CHECKPOINT.match(path.name)
-        if match:
-            steps.append((int(match.group(1)), path))
+        step = step_of(path)
+        if step is not None:
+            steps.append((step, path))
     out = []
     for step, path in sorted(steps, reverse=True):
         # No marker: still being written, or cut short by a kill (resume skips it).
         state = "committed" if path.with_suffix(".json").is_file() else "no commit marker: incomplete"
         out.append(RunFile(f"step {step:,}", path, f"{_size(path)}, {state}"))
-    best = folder / "best.pt"
+    best = paths.best_checkpoint
     if best.is_file():
         out.append(RunFile("best", best, f"{_size(best)}, the lowest FID so far"))
     return out
