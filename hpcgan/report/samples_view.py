@@ -4,7 +4,7 @@ the latest grid beside a grid of real training images, and captions true to the 
 How the trainer draws a grid (hpcgan/train, save_samples / SampleGrids): the same 64 fixed latents
 every time, by the EMA generator when train.ema is non-zero, else by G itself (train.ema_kimg only
 changes the EMA's decay; with train.ema=0 there is no EMA generator at all). A conditional run
-gives image i the label i % K, laid out row by row in the grid's columns.
+gives column c of the grid class c mod K.
 """
 
 from __future__ import annotations
@@ -75,18 +75,17 @@ def _classes(config: dict[str, Any], classes: list[str] | None, columns: int) ->
     if not is_conditional(config):
         return ()
     if not classes:
-        return rich("The fixed labels cycle through the classes row by row (image i has class i mod the number of "
-                    "classes); the class names are in the shard set, which cannot be read here. ")  # fmt: skip
+        return rich("Classes in fixed columns (column c has class c mod the number of classes); the class names "
+                    "are in the shard set, which cannot be read here. ")  # fmt: skip
     k = len(classes)
     if k == 1:
         return rich(f"Every image is class {classes[0]}. ")
-    if columns % k:
-        order = ", ".join(classes[: min(k, 4)]) + (", …" if k > 4 else f", {classes[0]}, …")
-        return rich(f"The fixed labels cycle row by row ({order}); with {k} classes in {columns} columns a class "
-                    "does not keep one column. ")  # fmt: skip
-    word = "columns" if columns // k > 1 else "column"
-    where = [f"{name} in {word} {listing([str(j) for j in range(c + 1, columns + 1, k)])}"
-             for c, name in enumerate(classes)]  # fmt: skip
+    where = []
+    for c, name in enumerate(classes[:columns]):
+        held = [str(j) for j in range(c + 1, columns + 1, k)]
+        where.append(f"{name} in {'columns' if len(held) > 1 else 'column'} {listing(held)}")
+    if k > columns:
+        where.append(f"{k - columns} more classes are not drawn")
     return rich(f"Classes in fixed columns: {'; '.join(where)}. ")
 
 

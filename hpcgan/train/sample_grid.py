@@ -17,6 +17,7 @@ from hpcgan.atomic import write_bytes
 from hpcgan.runs.layout import RunPaths
 
 SAMPLE_GRID = 64  # images in each sample grid
+GRID_COLUMNS = math.ceil(math.sqrt(SAMPLE_GRID))  # save_grid's layout
 
 
 class SampleGrids:
@@ -24,7 +25,8 @@ class SampleGrids:
         self.paths, self.every, self.enabled = RunPaths(run_dir), every, enabled
         fixed = torch.Generator(device="cpu").manual_seed(seed)
         self.z = torch.randn(SAMPLE_GRID, z_dim, generator=fixed)
-        self.labels = torch.arange(SAMPLE_GRID) % max(num_classes, 1)
+        # Column c of the grid holds class c mod K: fixed columns for any number of classes.
+        self.labels = (torch.arange(SAMPLE_GRID) % GRID_COLUMNS) % max(num_classes, 1)
 
     def should_sample(self, step: int) -> bool:
         return bool(self.every and step % self.every == 0)

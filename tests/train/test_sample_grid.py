@@ -89,11 +89,6 @@ def test_with_four_classes_each_column_of_the_grid_holds_one_class(tmp_path):
     assert columns == [{c % 4} for c in range(8)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: labels are arange(64) % num_classes, so with a class count that does not divide the grid's "
-    "8 columns (3 classes, say) every column mixes classes, against the docstring's 'classes in fixed columns'",
-)
 def test_with_three_classes_each_column_of_the_grid_holds_one_class(tmp_path):
     columns = _classes_per_column(_grids(tmp_path, num_classes=3).labels)
     assert all(len(classes) == 1 for classes in columns)
