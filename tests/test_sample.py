@@ -12,7 +12,8 @@ from PIL import Image
 
 from hpcgan.data.index import ShardSet
 from hpcgan.data.loader import ShardLoader
-from hpcgan.train.synthesize import export_samples, load_generator
+from hpcgan.trained.export import export_samples
+from hpcgan.trained.generator import load_generator
 from tests.conftest import assert_one_line_error, file_digests, run_cli
 
 TINY = [

@@ -4,7 +4,6 @@ each arm adds one trained on its synthetic images and one on real + synthetic, p
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,9 @@ from hpcgan.data.index import ShardSet
 from hpcgan.data.read_split import read_split, resize_uint8
 from hpcgan.eval.classification_scores import METRICS, classification_scores, mean_and_ci
 from hpcgan.eval.classifier import ClassifierOptions, predict, train_classifier
-from hpcgan.train.synthesize import load_generator, synthetic_set
+from hpcgan.runs.records import read_run_config
+from hpcgan.trained.export import synthetic_set
+from hpcgan.trained.generator import load_generator
 
 CLASSIFIER_SIZE = 64  # px, as `hpcgan tstr`
 
@@ -24,7 +25,7 @@ def tstr_all(runs: dict[str, Path], seeds: int, steps: int, progress: Callable[[
     """{"real": scores, "n_test": N, "arms": {key: {"synthetic", "real+synthetic", "vs_real", "gain"}}}:
     each a mean ± 95% interval per metric; vs_real = synthetic - real, gain = real+synthetic - real."""
     gens = {key: load_generator(run, "cpu") for key, run in runs.items()}
-    data = json.loads((next(iter(gens.values())).run_dir / "config.json").read_text())["data"]
+    data = read_run_config(next(iter(gens.values())).run_dir)["data"]
     shard_set = ShardSet.open(data)
     classes = shard_set.classes
     test_images, test_labels = read_split(shard_set, "test", size=CLASSIFIER_SIZE)

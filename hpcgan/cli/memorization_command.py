@@ -1,21 +1,16 @@
 """`hpcgan memorization RUN`: does the run's generator copy its training images? Nearest-neighbour
-distances in feature space against the real-to-real baseline, into RUN/memorization/."""
+distances in feature space against the real-to-real baseline, into RUN/memorization/. Parsing and
+printing only: the work is hpcgan/trained/memorization.py."""
 
 from __future__ import annotations
 
 import argparse
-import json
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from hpcgan.console import console, progress_bar
-from hpcgan.errors import UserError
-
-REPORT_NAME = "memorization.json"
-PAIRS_NAME = "closest-pairs.png"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,79 +35,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_memorization)
 
 
+def run_memorization(args: argparse.Namespace) -> int:
+    from dataclasses import fields
+
+    from hpcgan.trained import memorization
+
+    fields_ = fields(memorization.MemorizationOptions)
+    options = memorization.MemorizationOptions(**{f.name: getattr(args, f.name) for f in fields_})  # flag = field
+    report, out = memorization.run_memorization(args.run_path, options, phase=_phase)
+    _print_summary(report, out)
+    return 0
+
+
 @contextmanager
 def _phase(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
     with progress_bar(description, total) as (advance, _set_total):
         yield advance
-
-
-def _heldout_split(shard_set: Any, split: str) -> str | None:
-    """The real images the generator never saw: the first non-empty one of val, test, train that is not `split`."""
-    for name in ("val", "test", "train"):
-        if name != split and name in shard_set.splits and shard_set.count(name) > 0:
-            return name
-    return None
-
-
-def run_memorization(args: argparse.Namespace) -> int:
-    import numpy as np
-    import torch
-
-    from hpcgan.atomic import write_json
-    from hpcgan.data.index import ShardSet
-    from hpcgan.eval.extractors import build_extractor
-    from hpcgan.eval.memorization import DEFAULT_THRESHOLD, check_memorization, split_loader
-    from hpcgan.train.synthesize import load_generator
-
-    if args.n < 1:
-        raise UserError(f"--n {args.n}: expected at least 1 generated image (thousands for a clear picture)")
-    if args.pairs < 1:
-        raise UserError(f"--pairs {args.pairs}: expected at least 1")
-    if args.batch_size < 1:
-        raise UserError(f"--batch-size {args.batch_size}: expected at least 1")
-    threshold = DEFAULT_THRESHOLD if args.threshold is None else args.threshold
-    if not threshold > 0:
-        raise UserError(f"--threshold {args.threshold}: expected a fraction > 0 of the median real NN distance")
-    extractor, identity = build_extractor(args.extractor, weights=args.weights)
-    gen = load_generator(args.run_path, "cpu")
-    config_path = gen.run_dir / "config.json"
-    try:
-        data = json.loads(config_path.read_text())["data"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise UserError(f"{config_path}: unreadable run config ({exc}); is {gen.run_dir} a run directory?") from None
-    shard_set = ShardSet.open(data)
-    if shard_set.count(args.split) < 2:
-        raise UserError(f"{shard_set.root}: split {args.split!r} has {shard_set.count(args.split)} image(s); "
-                        "the real baseline needs at least 2")  # fmt: skip
-    heldout_split = _heldout_split(shard_set, args.split)
-    # Per checkpoint: checking another one never overwrites an earlier result.
-    out = args.out or gen.run_dir / "memorization" / f"step-{gen.step:07d}"
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out}: exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    labels = len(gen.classes) if gen.conditional else 1
-
-    def sample(n: int, seed: int) -> torch.Tensor:
-        # The latents `hpcgan eval` draws: batch k from seed k, class k % classes.
-        z = np.random.default_rng(seed).standard_normal((n, gen.z_dim))
-        return torch.from_numpy(gen.images(z, seed % labels)).unsqueeze(1)
-
-    started = time.perf_counter()
-    train = split_loader(shard_set, args.split)
-    heldout = split_loader(shard_set, heldout_split) if heldout_split else None
-    report = check_memorization(sample, args.n, train, extractor, heldout=heldout, threshold=threshold,
-                                pairs=args.pairs, batch_size=args.batch_size, phase=_phase,
-                                pairs_png=out / PAIRS_NAME)  # fmt: skip
-    train.close()
-    report = {
-        "run": str(gen.run_dir), "checkpoint": str(gen.checkpoint), "step": gen.step, "generator": gen.which,
-        "extractor": identity, "data": str(shard_set.root), "split": args.split, "heldout_split": heldout_split,
-        "train_order": "ShardLoader seed 0, one epoch, 1 rank", "generated_latents": "batch k: seed k, as hpcgan eval",
-        "batch_size": args.batch_size, **report, "seconds": round(time.perf_counter() - started, 1),
-    }  # fmt: skip
-    write_json(out / REPORT_NAME, report)
-    _print_summary(report, out)
-    return 0
 
 
 def _quantile_line(name: str, q: dict[str, float]) -> str:
@@ -139,5 +77,7 @@ def _print_summary(r: dict[str, Any], out: Path) -> None:
         f"[{colour}]{r['near_copy_fraction']:.1%} of generated ({r['near_copies']}/{r['n_generated']})[/]; "
         f"real images {real_fp:.1%}"
     )
+    from hpcgan.trained.memorization import PAIRS_NAME, REPORT_NAME
+
     lines.append(f"wrote {out / REPORT_NAME} and {out / PAIRS_NAME} (generated | nearest training image)")
     console.print("\n".join(lines), highlight=False, soft_wrap=True)

@@ -27,16 +27,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, required=True, help="output folder; must be new or empty")
     # Not argparse choices: a bad value should be the usual one-line error, not usage + error.
     p.add_argument("--format", default="png", help="png (OUT/<class>/<class>-000000.png) or shards (a shard set)")
-    p.add_argument("--seed", type=int, default=0, help="latent seed; the same seed gives byte-identical output")
+    p.add_argument("--seed", type=int, default=0, help="latent seed (>= 0); the same seed gives byte-identical output")
     p.add_argument("--batch-size", type=int, default=64, help="images per generator call")
     p.add_argument("--shard-size", default="1000", help="with --format shards: max images (1000) or bytes (500MB)")
     p.set_defaults(run=run_sample)
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from hpcgan.train.synthesize import check_options, export_samples, load_generator  # torch loads only here
+    from hpcgan.trained.export import check_options, export_samples
+    from hpcgan.trained.generator import load_generator
 
-    check_options(args.n, args.format, args.batch_size)
+    check_options(args.n, args.format, args.batch_size, args.seed)
     gen = load_generator(args.run_path)
     with progress_bar(f"sampling {args.out}", total=args.n) as (advance, _):
         result = export_samples(

@@ -1,15 +1,16 @@
 """`hpcgan tstr RUN`: train a small classifier on a conditional run's synthetic images and test it
-on real held-out ones (or compare real against real + synthetic with --mode augment)."""
+on real held-out ones (or compare real against real + synthetic with --mode augment). Parsing and
+printing only: the work is hpcgan/trained/tstr.py."""
 
 from __future__ import annotations
 
 import argparse
-import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from hpcgan.console import console, progress_bar
-from hpcgan.errors import UserError
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,83 +36,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run_tstr)
 
 
-def _check(args: argparse.Namespace) -> None:
-    from hpcgan.eval.tstr import MODES
-
-    if args.mode not in MODES:
-        raise UserError(f"--mode {args.mode}: expected one of {', '.join(MODES)}")
-    for name in ("seeds", "steps", "size", "width", "batch_size"):
-        if getattr(args, name) < 1:
-            raise UserError(f"--{name.replace('_', '-')} {getattr(args, name)}: expected at least 1")
-    if args.n is not None and args.n < 1:
-        raise UserError(f"--n {args.n}: expected at least 1 synthetic image")
-
-
 def run_tstr(args: argparse.Namespace) -> int:
-    import torch
+    from dataclasses import fields
 
-    from hpcgan.atomic import write_json
-    from hpcgan.data.index import ShardSet
-    from hpcgan.data.read_split import read_split, resize_uint8
-    from hpcgan.eval.classifier import ClassifierOptions
-    from hpcgan.eval.tstr import MODES, compare
-    from hpcgan.train.synthesize import load_generator, synthetic_set
+    from hpcgan.trained import tstr
 
-    _check(args)
-    gen = load_generator(args.run_path, "cpu")
-    if not gen.conditional:
-        raise UserError(
-            f"RUN {args.run_path}: an unconditional run; tstr needs labelled synthetic images from a conditional "
-            "one (cgan64, acgan256, or model.conditional=projection|aux)"
-        )
-    try:
-        config = json.loads((gen.run_dir / "config.json").read_text())
-        config["data"]
-    except (OSError, json.JSONDecodeError, KeyError, TypeError):
-        raise UserError(f"RUN {args.run_path}: no readable config.json with the run's data in {gen.run_dir}; "
-                        "pass a run dir or a checkpoint inside RUN/checkpoints") from None  # fmt: skip
-    real_set = ShardSet.open(config["data"])
-    test_set = ShardSet.open(args.test or config["data"])
-    split = args.test_split or ("test" if "test" in test_set.splits else "val")
-    if split not in test_set.splits or (args.test is None and split == "train"):
-        raise UserError(f"{test_set.root}: no held-out split ({split!r}); pass --test SHARDS [--test-split NAME]")
-    classes = gen.run_classes
-    if sorted(test_set.classes) != sorted(classes):
-        raise UserError(f"--test {test_set.root}: classes {test_set.classes}, expected the run's {classes}")
-    # Everything is read at the classifier's size: a 512 px set costs memory only at --size.
-    test_images, test_labels = read_split(test_set, split, size=args.size)
-    # The test set's label numbers -> the run's, by class name.
-    test_labels = torch.tensor([classes.index(c) for c in test_set.classes])[test_labels]
-    real = read_split(real_set, "train", size=args.size)
-    n_synthetic = args.n or len(real[1])
-    proportions = torch.bincount(real[1], minlength=len(classes)).double() / len(real[1])
-
-    def synthetic(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        images, labels = synthetic_set(gen, (proportions * n_synthetic).round().long().tolist(), seed)
-        return resize_uint8(images, args.size), labels
-
-    def real_plus_synthetic(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        fake = synthetic(seed)
-        return torch.cat([real[0], fake[0]]), torch.cat([real[1], fake[1]])
-
-    arm_sets = {"real": lambda seed: real, "synthetic": synthetic, "real+synthetic": real_plus_synthetic}
-    arms = {name: arm_sets[name] for name in MODES[args.mode]}
-    options = ClassifierOptions(args.size, args.width, args.steps, args.batch_size)
-    seeds = list(range(args.seeds))
-    total = len(seeds) * len(arms) * args.steps
-    with progress_bar(f"tstr {args.mode}: {len(arms)} arms x {len(seeds)} seeds", total=total) as (advance, _):
-        result = compare(arms, (test_images, test_labels), len(classes), seeds, options, advance)
-    result.update(
-        mode=args.mode, checkpoint=str(gen.checkpoint), step=gen.step, classes=classes,
-        test=f"{test_set.root}:{split}", n_test=len(test_labels), n_real_train=len(real[1]),
-        n_synthetic=n_synthetic, classifier=vars(options),
-    )  # fmt: skip
-    # Named by what it measured: another checkpoint or test set never overwrites an earlier result.
-    out = gen.run_dir / "tstr" / f"{args.mode}-step{gen.step:07d}-{test_set.root.name}-{split}.json"
-    out.parent.mkdir(exist_ok=True)
-    write_json(out, result)
+    options = tstr.TstrOptions(**{f.name: getattr(args, f.name) for f in fields(tstr.TstrOptions)})  # flag = field
+    result, out = tstr.run_tstr(args.run_path, options, phase=_phase)
     _print(result, out)
     return 0
+
+
+@contextmanager
+def _phase(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    with progress_bar(description, total) as (advance, _set_total):
+        yield advance
 
 
 def _print(result: dict[str, Any], out: Path) -> None:

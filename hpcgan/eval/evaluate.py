@@ -3,8 +3,8 @@
 Real statistics are cached in the shard set's folder (`fid-stats/`), keyed by the index.json
 content hash, the extractor's identity (its weights), the split, the resolution and the sample
 count, and written atomically: a changed shard set or extractor gets a new key, so a stale cache is
-never read. Generated samples are split across ranks; every rank calls `evaluate` (it runs
-collectives), and every rank gets the same result.
+never read. Generated images are numbered, and each rank draws its own numbers of the one sequence
+(`fake_stats`); every rank calls `evaluate` (it runs collectives), and every rank gets the same result.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from hpcgan.eval.inception_score import ClassProbStats
 from hpcgan.eval.near_duplicates import near_duplicate_rates
 from hpcgan.eval.precision_recall import precision_recall
 
-# sample(n, rank_seed) -> uint8 images [n, 1, S, S] from the generator under evaluation
-Sampler = Callable[[int, int], torch.Tensor]
+# draw(indices) -> uint8 images [len(indices), 1, S, S]: the generated images with those numbers
+# (hpcgan/models/latents.py: image i depends on i alone)
+Draw = Callable[[torch.Tensor], torch.Tensor]
 KID_KEEP = 2000  # features kept in all (not per rank) for KID and precision/recall
 
 
@@ -74,21 +75,27 @@ def real_stats(
 
 @torch.no_grad()
 def fake_stats(
-    sample: Sampler, n: int, extractor: nn.Module, batch_size: int = 64, device="cpu",
+    draw: Draw, n: int, extractor: nn.Module, batch_size: int = 64, device="cpu",
     class_probs: ClassProbStats | None = None,
 ) -> FeatureStats:  # fmt: skip
-    """`n` generated images in batches k = 0, 1, ... drawn with seed k; rank r takes the batches
-    with k % world_size == r, so any world size evaluates the very same images. With
+    """Statistics of generated images 0 .. n-1. The numbers go out in blocks of `batch_size`, block
+    b to rank b % world_size: each rank draws its own numbers of the same sequence, so any world
+    size (and, as image i depends on i alone, any batch size) evaluates the very same images. With
     `class_probs` (an extractor with `logits_from_features`), it also gathers the Inception Score's
-    sums, all-reduced in place."""
+    sums, all-reduced in place; image i goes to IS split i % splits, whatever the blocks."""
     rank, world = _rank_world()
     stats = FeatureStats(extractor.num_features, KID_KEEP)
-    for k, start in enumerate(range(0, n, batch_size)):
-        if k % world == rank:
-            features = extractor(sample(min(batch_size, n - start), k).to(device))
-            stats.update(features, first_row=start)  # kept rows: the first KID_KEEP images, on any world size
-            if class_probs is not None:
-                class_probs.update(extractor.logits_from_features(features), k)
+    for block, start in enumerate(range(0, n, batch_size)):
+        if block % world != rank:
+            continue
+        indices = torch.arange(start, min(start + batch_size, n))
+        features = extractor(draw(indices).to(device))
+        stats.update(features, first_row=start)  # kept rows: the first KID_KEEP images, on any world size
+        if class_probs is not None:
+            logits = extractor.logits_from_features(features)
+            splits = (indices % class_probs.splits).to(logits.device)
+            for split in splits.unique().tolist():
+                class_probs.update(logits[splits == split], split)
     if class_probs is not None:
         class_probs.reduce()
     return stats.reduce()
@@ -106,17 +113,32 @@ def evaluate(real: FeatureStats, fake: FeatureStats, kid_subsets: int = 50, with
     return {**result, "n_real": real.n, "n_fake": fake.n}
 
 
-def diversity_measures(real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
-    """Precision/recall and near-duplicates of `fake`, each beside the same measure on real images:
-    the real features split in halves, one the reference, the other measured like the generated
-    ones, with as many generated features as that half holds (k-NN radii and nearest-neighbour
-    distances depend on the set size, so only equal sizes compare)."""
+def diversity_halves(real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(reference, real_half, fake_m): the real features split in halves, one the reference, the other
+    measured like the generated ones, and as many generated features as that half holds (k-NN radii
+    and nearest-neighbour distances depend on the set size, so only equal sizes compare)."""
     m = min(len(real) // 2, len(fake))
     if m <= 3:
         raise UserError(f"diversity measures need at least 8 real and 4 generated features; got {len(real)} and "
                         f"{len(fake)}")  # fmt: skip
-    reference, real_half, fake_m = real[:m], real[m : 2 * m], fake[:m]
+    return real[:m], real[m : 2 * m], fake[:m]
+
+
+def precision_recall_beside_real(real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
+    """k-NN precision/recall of `fake` and of the real half against the reference half."""
+    reference, real_half, fake_m = diversity_halves(real, fake)
     precision, recall = precision_recall(reference, fake_m)
     precision_real, recall_real = precision_recall(reference, real_half)
     return {"precision": precision, "recall": recall, "precision_real": precision_real, "recall_real": recall_real,
-            **near_duplicate_rates(reference, real_half, fake_m), "diversity_n": m}  # fmt: skip
+            "diversity_n": len(fake_m)}  # fmt: skip
+
+
+def near_duplicates_beside_real(real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
+    """The near-duplicate rate of `fake` beside that of the real half (hpcgan/eval/near_duplicates.py)."""
+    reference, real_half, fake_m = diversity_halves(real, fake)
+    return {**near_duplicate_rates(reference, real_half, fake_m), "diversity_n": len(fake_m)}
+
+
+def diversity_measures(real: torch.Tensor, fake: torch.Tensor) -> dict[str, float]:
+    """Precision/recall and near-duplicates of `fake`, each beside the same measure on real images."""
+    return {**precision_recall_beside_real(real, fake), **near_duplicates_beside_real(real, fake)}

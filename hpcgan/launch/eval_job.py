@@ -3,6 +3,7 @@ together (each generates a share of the images), rank 0 appends the result to RU
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ class EvalJob(submitit.helpers.Checkpointable):
     def __call__(self) -> list[dict[str, Any]]:
         import torch.distributed as dist
 
-        from hpcgan.train.evaluate_run import EvalOptions, describe, evaluate_run
+        from hpcgan.trained.evaluate import EvalOptions, evaluate_run
 
         # RANK, WORLD_SIZE, MASTER_ADDR (first node), MASTER_PORT (seeded by the element's job id, so
         # elements sharing a node don't collide). CUDA_VISIBLE_DEVICES stays whole, as in TrainJob.
@@ -34,8 +35,8 @@ class EvalJob(submitit.helpers.Checkpointable):
         try:
             options = EvalOptions(checkpoints=self.checkpoint_file, n=self.n, split=self.split,
                                   extractor=self.extractor, weights=self.weights)  # fmt: skip
-            # The result line goes to the job's log.
-            return evaluate_run(Path(self.run_dir), options, on_result=lambda r: print(describe(r), flush=True))
+            # The result goes to the job's log as the line eval.jsonl gets (the words are the CLI's).
+            return evaluate_run(Path(self.run_dir), options, on_result=lambda r: print(json.dumps(r), flush=True))
         finally:
             if dist.is_initialized():
                 dist.destroy_process_group()

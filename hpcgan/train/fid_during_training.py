@@ -1,5 +1,9 @@
-"""FID/KID every `eval.every` steps inside the training job, on every rank (each generates a share
-of the images; the statistics are all-reduced), against the run's own shard set."""
+"""FID/KID every `eval.every` steps inside the training job, on every rank (each draws its own
+numbers of the generated images; the statistics are all-reduced), against the run's own shard set.
+
+It draws the images `hpcgan eval` draws (hpcgan/models/latents.py, the same seed) and computes them
+through the same metric registry, so the FID logged at step N equals `hpcgan eval` of step N's
+checkpoint with the same n, extractor and split (tests/trained/test_evaluate.py)."""
 
 from __future__ import annotations
 
@@ -9,38 +13,33 @@ import torch
 from torch import nn
 
 from hpcgan.data.index import ShardSet
-from hpcgan.eval.evaluate import evaluate, fake_stats, real_stats
 from hpcgan.eval.extractors import build_extractor
-from hpcgan.eval.feature_stats import FeatureStats
+from hpcgan.eval.metric_inputs import MetricInputs, RealSide
+from hpcgan.eval.registry import compute
+from hpcgan.models.latents import EVAL_SEED, LatentSampler, generator_classes
+
+# What training measures: the feature metrics (MS-SSIM and the IS are `hpcgan eval`'s).
+TRAINING_METRICS = ("fid_kid", "precision_recall", "near_duplicates")
 
 
 class TrainingEvaluator:
     def __init__(
-        self, shard_set: ShardSet, n: int, extractor: str, split: str, batch_size: int, device,
+        self, shard_set: ShardSet, n: int, extractor: str, split: str, batch_size: int, device: torch.device | str,
         weights: str | None = None,
     ) -> None:  # fmt: skip
-        self.shard_set, self.n, self.split, self.batch_size, self.device = shard_set, n, split, batch_size, device
-        module, self.identity = build_extractor(extractor, weights=weights)
-        self.extractor = module.to(device)
-        self.real: FeatureStats | None = None  # computed (or read from the cache) at the first evaluation
+        self.n, self.device = n, device
+        module, identity = build_extractor(extractor, weights=weights)
+        # Real statistics are computed (or read from the cache) at the first evaluation, then kept.
+        self.real = RealSide(shard_set, split, module.to(device), identity, batch_size, device)
 
     @torch.no_grad()
     def __call__(self, g: nn.Module, z_dim: int, num_classes: int) -> dict[str, Any]:
-        """Every rank calls this together; every rank gets the same result."""
-        if self.real is None:
-            self.real = real_stats(self.shard_set, self.extractor, self.identity, self.split, self.batch_size,
-                                   self.device)  # fmt: skip
+        """Every rank calls this together; every rank gets the same result. `num_classes`: the
+        data's classes (an unconditional `g` draws one class, as a loaded one does)."""
         was_training = g.training
         g.eval()
-
-        def sample(n: int, seed: int) -> torch.Tensor:
-            gen = torch.Generator().manual_seed(seed)
-            z = torch.randn(n, z_dim, generator=gen).to(self.device)
-            labels = (torch.arange(n) % max(num_classes, 1)).to(self.device)
-            return ((g(z, labels).float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
+        sampler = LatentSampler(g, z_dim, generator_classes(g, num_classes), EVAL_SEED, self.device)
         try:
-            fake = fake_stats(sample, self.n, self.extractor, self.batch_size, self.device)
+            return compute(TRAINING_METRICS, MetricInputs(self.real, sampler, self.n))
         finally:
             g.train(was_training)
-        return {**evaluate(self.real, fake), "extractor": self.identity, "split": self.split}

@@ -1,11 +1,11 @@
 """Synthetic datasets from a trained run (`hpcgan sample`).
 
-The run's EMA generator (G itself when the run kept no EMA) draws N images: split evenly across the
-classes of a conditional run, all of one `--class`, or one class "synthetic" for an unconditional
-run. They are written as PNG folders (OUT/<class>/<class>-000000.png) or as a shard set that
-`hpcgan train --data` and `hpcgan inspect` read like any other. Latent k of a class is draw k of a
-numpy stream seeded with (seed, class index), so the output is a pure function of the checkpoint and
-the options, and image k of a class does not depend on N or on the other classes.
+The run's generator (hpcgan/trained/generator.py) draws N images: split evenly across the classes
+of a conditional run, all of one `--class`, or one class "synthetic" for an unconditional run. They
+are written as PNG folders (OUT/<class>/<class>-000000.png) or as a shard set that `hpcgan train
+--data` and `hpcgan inspect` read like any other. Image k of a class has the latent z(seed, class, k)
+(hpcgan/models/latents.py), so the output is a pure function of the checkpoint and the options, and
+image k of a class does not depend on N, the batch size or the other classes.
 """
 
 from __future__ import annotations
@@ -19,97 +19,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
 
-from hpcgan.atomic import sha256_file, write_bytes, write_json
+from hpcgan.atomic import write_bytes, write_json
 from hpcgan.data.formats import encode
 from hpcgan.data.index import INDEX_NAME
 from hpcgan.data.shard_options import ShardOptions
 from hpcgan.data.shard_writer import PROGRESS_NAME, PlannedSample, Prepared, write_shard_set
 from hpcgan.errors import UserError
-from hpcgan.train.checkpoint import checkpoint_dir, latest_valid, load_checkpoint
-from hpcgan.train.config import RunConfig, networks_for
+from hpcgan.models.latents import LATENT_RULE, LatentSampler
+from hpcgan.trained.generator import LoadedGenerator
 
 FORMATS = ("png", "shards")
-SYNTHETIC_CLASS = "synthetic"  # the one class of an unconditional run's export
 MANIFEST_NAME = "sample.json"  # what a png export records (a shard export has index.json)
-_SKIP_CHUNK = 4096  # latents drawn at a time when skipping ahead in a stream
-
-
-@dataclass(frozen=True)
-class LoadedGenerator:
-    """A run's generator in eval mode, and where it came from."""
-
-    g: nn.Module
-    checkpoint: Path
-    checkpoint_sha256: str
-    run_dir: Path
-    step: int
-    which: str  # "ema" or "g"
-    run_classes: list[str]
-    conditional: bool
-    resolution: int
-    z_dim: int
-    device: torch.device
-
-    @property
-    def classes(self) -> list[str]:
-        """The export's classes: the run's for a conditional generator, else just "synthetic"."""
-        return list(self.run_classes) if self.conditional else [SYNTHETIC_CLASS]
-
-    @torch.no_grad()
-    def images(self, z: np.ndarray, label: int) -> np.ndarray:
-        """Latents [B, z_dim] -> uint8 images [B, S, S] of class `label` (ignored if unconditional)."""
-        z_t = torch.from_numpy(z.astype(np.float32)).to(self.device)
-        labels = torch.full((len(z),), label, dtype=torch.long, device=self.device) if self.conditional else None
-        out = self.g(z_t, labels).float().clamp(-1, 1)
-        # The inverse of the trainer's uint8 -> [-1, 1] scaling.
-        return ((out + 1) * 127.5).round().to(torch.uint8)[:, 0].cpu().numpy()
-
-
-def load_generator(run: str | Path, device: str | torch.device | None = None) -> LoadedGenerator:
-    """The generator of RUN: a run directory (its newest valid checkpoint) or one checkpoint file."""
-    run = Path(run)
-    if run.is_dir():
-        found = latest_valid(run)
-        if found is None:
-            raise UserError(f"RUN {run}: no valid checkpoint in {checkpoint_dir(run)}; train the run first")
-        path, state = found
-    elif run.is_file():
-        path, state = run, load_checkpoint(run)
-    else:
-        raise UserError(f"RUN {run}: no such run directory or checkpoint file")
-    try:
-        config = RunConfig.from_dict(state["config"])
-        classes = [str(c) for c in state["classes"]]
-        which = "ema" if state["ema"] else "g"  # train.ema=0 saves an empty dict
-        weights, step = state[which], int(state["step"])
-    except (KeyError, TypeError, IndexError) as exc:
-        raise UserError(f"{path}: not an hpcgan training checkpoint (no {exc})") from None
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    g, _ = networks_for(config, len(classes))
-    try:
-        g.load_state_dict(weights)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise UserError(f"{path}: generator weights do not match its config ({first})") from None
-    marker = path.with_suffix(".json")
-    # load_checkpoint verified the file against its marker, so the marker's hash is the file's.
-    sha = json.loads(marker.read_text())["sha256"] if marker.is_file() else sha256_file(path)
-    path = path.resolve()
-    return LoadedGenerator(
-        g=g.to(device).eval().requires_grad_(False),
-        checkpoint=path,
-        checkpoint_sha256=sha,
-        run_dir=path.parent.parent if path.parent.name == "checkpoints" else path.parent,
-        step=step,
-        which=which,
-        run_classes=classes,
-        conditional=config.model.conditional != "none",
-        resolution=config.model.resolution,
-        z_dim=config.model.z_dim,
-        device=device,
-    )
 
 
 def class_counts(n: int, num_classes: int, only: int | None = None) -> list[int]:
@@ -120,30 +41,19 @@ def class_counts(n: int, num_classes: int, only: int | None = None) -> list[int]
     return [base + (i < extra) for i in range(num_classes)]
 
 
-class ClassStream:
-    """Images of one class in order, generated a batch at a time: image k's latent is draw k of the
-    (seed, label) stream, however the batches fall."""
+class ClassImages:
+    """Image k of one class, generated a batch at a time from k on (an export asks for k, k+1, ...;
+    a resumed shard export starts mid-way, which costs nothing: image k needs no earlier draw)."""
 
-    def __init__(self, gen: LoadedGenerator, label: int, count: int, seed: int, batch_size: int) -> None:
-        self.gen, self.label, self.count, self.seed, self.batch_size = gen, label, count, seed, batch_size
-        self._reset()
-
-    def _reset(self) -> None:
-        self.rng = np.random.default_rng([self.seed, self.label])
-        self.drawn = 0  # latents taken from the stream so far
-        self.start, self.batch = 0, np.empty((0, self.gen.resolution, self.gen.resolution), np.uint8)
+    def __init__(self, sampler: LatentSampler, label: int, count: int, batch_size: int) -> None:
+        self.sampler, self.label, self.count, self.batch_size = sampler, label, count, batch_size
+        self.start, self.batch = 0, np.empty((0, 0, 0), np.uint8)
 
     def image(self, k: int) -> np.ndarray:
+        """uint8 [S, S]."""
         if not self.start <= k < self.start + len(self.batch):
-            if k < self.drawn:
-                self._reset()
-            while self.drawn < k:  # a resumed shard export starts mid-stream
-                skip = min(k - self.drawn, _SKIP_CHUNK)
-                self.rng.standard_normal((skip, self.gen.z_dim))
-                self.drawn += skip
-            size = min(self.batch_size, self.count - k)
-            self.batch = self.gen.images(self.rng.standard_normal((size, self.gen.z_dim)), self.label)
-            self.start, self.drawn = k, k + size
+            ks = torch.arange(k, min(k + self.batch_size, self.count))
+            self.start, self.batch = k, self.sampler.of_class(self.label, ks)[:, 0].numpy()
         return self.batch[k - self.start]
 
 
@@ -152,15 +62,12 @@ def synthetic_set(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(uint8 images [N, 1, S, S], int64 labels [N]) with counts[c] images of class c, in memory:
     the same images `hpcgan sample --seed SEED` writes for those counts."""
-    images = np.empty((sum(counts), 1, gen.resolution, gen.resolution), np.uint8)
-    labels = np.repeat(np.arange(len(counts)), counts)
-    start = 0
-    for label, count in enumerate(counts):
-        stream = ClassStream(gen, label, count, seed, batch_size)
-        for k in range(count):
-            images[start + k, 0] = stream.image(k)
-        start += count
-    return torch.from_numpy(images), torch.from_numpy(labels).long()
+    sampler = gen.sampler(seed)
+    images = [sampler.of_class(label, ks) for label, count in enumerate(counts)
+              for ks in torch.arange(count).split(batch_size)]  # fmt: skip
+    labels = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+    empty = torch.empty((0, 1, gen.resolution, gen.resolution), dtype=torch.uint8)
+    return (torch.cat(images) if images else empty), labels.long()
 
 
 @dataclass
@@ -173,7 +80,7 @@ class ExportResult:
     already_done: bool = False
 
 
-def check_options(n: int, fmt: str, batch_size: int) -> None:
+def check_options(n: int, fmt: str, batch_size: int, seed: int = 0) -> None:
     """The checks that need no checkpoint (so a typo fails before a large checkpoint loads)."""
     if n < 1:
         raise UserError(f"--n {n}: expected at least 1 image")
@@ -181,6 +88,8 @@ def check_options(n: int, fmt: str, batch_size: int) -> None:
         raise UserError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
     if batch_size < 1:
         raise UserError(f"--batch-size {batch_size}: expected at least 1")
+    if seed < 0:
+        raise UserError(f"--seed {seed}: expected 0 or more")
 
 
 def export_samples(
@@ -196,7 +105,7 @@ def export_samples(
 ) -> ExportResult:
     """Generate `n` images with `gen` into `out` as PNG folders or a shard set (split "train")."""
     out = Path(out)
-    check_options(n, fmt, batch_size)
+    check_options(n, fmt, batch_size, seed)
     only = _class_index(gen, class_name)
     classes = gen.classes
     counts = class_counts(n, len(classes), only)
@@ -212,6 +121,7 @@ def export_samples(
         "checkpoint_sha256": gen.checkpoint_sha256,
         "step": gen.step,
         "generator": gen.which,
+        "latents": LATENT_RULE,  # an export begun under another rule is refused, never mixed
     }
     if fmt == "shards":
         settings.update(format="png", shard_size=shard_size)
@@ -219,7 +129,8 @@ def export_samples(
         if progress:
             progress(n)
         return ExportResult(out, fmt, classes, counts, already_done=True)
-    streams = [ClassStream(gen, label, count, seed, batch_size) for label, count in enumerate(counts)]
+    sampler = gen.sampler(seed)
+    streams = [ClassImages(sampler, label, count, batch_size) for label, count in enumerate(counts)]
     if fmt == "png":
         _write_pngs(out, settings, classes, counts, streams, progress)
         return ExportResult(out, fmt, classes, counts)
