@@ -172,7 +172,8 @@ def generated_features(
     sample: Sampler, n: int, extractor: nn.Module, batch_size: int = READ_BATCH, device: str | torch.device = "cpu",
     advance: Callable[[int], None] | None = None,
 ) -> torch.Tensor:  # fmt: skip
-    """Features of `n` generated images: batch k = sample(size, k), as `fake_stats` draws them."""
+    """Features of `n` generated images: batch k = sample(size, k); hpcgan/trained/memorization.py draws them
+    through the one latent sampler, so they are the first `n` images `hpcgan eval` draws."""
     out = []
     for k, start in enumerate(range(0, n, batch_size)):
         images = sample(min(batch_size, n - start), k)

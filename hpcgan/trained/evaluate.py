@@ -34,6 +34,7 @@ from hpcgan.models.latents import EVAL_SEED
 from hpcgan.runs.checkpoints import committed
 from hpcgan.runs.layout import RunPaths
 from hpcgan.runs.records import read_run_config
+from hpcgan.train.rank_zero import rank0_decides
 from hpcgan.trained.generator import LoadedGenerator, load_generator
 
 SELECTIONS = ("latest", "all", "best")
@@ -84,24 +85,6 @@ def select_checkpoints(run_dir: Path, which: str) -> list[Path]:
     return paths[:1] if which == "latest" else list(reversed(paths))
 
 
-def _agreed(compute: Callable[[], Any]) -> Any:
-    """compute() on rank 0 and its result, or its one-line error, on every rank: ranks that looked
-    at a run dir on their own could see different checkpoints while training writes or prunes them."""
-    if not dist.is_initialized() or dist.get_world_size() == 1:
-        return compute()
-    box: list[Any] = [None]
-    if dist.get_rank() == 0:
-        try:
-            box = [("ok", compute())]
-        except UserError as exc:
-            box = [("error", str(exc))]
-    dist.broadcast_object_list(box, src=0)
-    kind, value = box[0]
-    if kind == "error":
-        raise UserError(value)
-    return value
-
-
 def _load_on_every_rank(path: Path) -> LoadedGenerator:
     """The generator of `path`, checked to be the same file on every rank (one rank failing fails all)."""
     try:
@@ -140,7 +123,8 @@ def evaluate_run(
     check_options(o)
     run_dir = Path(run_dir)
     names = parse_metrics(o.metrics)
-    paths = _agreed(lambda: select_checkpoints(run_dir, o.checkpoints))
+    # Rank 0 picks: ranks looking on their own could see different checkpoints while training prunes.
+    paths = rank0_decides(lambda: select_checkpoints(run_dir, o.checkpoints))
     main = not dist.is_initialized() or dist.get_rank() == 0
     extractor, identity = build_extractor(o.extractor, weights=o.weights)
     shard_set = ShardSet.open(read_run_config(run_dir)["data"])
