@@ -163,7 +163,7 @@ class RunConfig:
     train: TrainConfig = section(TrainConfig, "the training loop: steps, batches, EMA, augmentation, distribution")
     checkpoint: CheckpointConfig = section(CheckpointConfig, "checkpoints in RUN/checkpoints")
     guard: GuardConfig = section(GuardConfig, "the divergence guard (hpcgan/train/guard.py)")
-    eval: EvalConfig = section(EvalConfig, "FID/KID during training (hpcgan/train/fid_during_training.py)")
+    eval: EvalConfig = section(EvalConfig, "FID/KID during training (hpcgan/train/evaluator.py)")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -1,6 +1,11 @@
-"""The training-time evaluation: every `eval.every` steps the drawing generator's FID/KID (and
-diversity) on every rank, written to metrics.jsonl, a warning when the samples lose diversity, and
-checkpoints/best.pt kept for the lowest FID."""
+"""The training-time evaluation: every `eval.every` steps FID/KID, precision/recall and
+near-duplicates of the drawing generator, on every rank (each draws its own share of the images; the
+statistics are all-reduced), against the run's own shard set. Written to metrics.jsonl, a warning
+when the samples lose diversity, and checkpoints/best.pt kept for the lowest FID.
+
+It draws the images `hpcgan eval` draws (hpcgan/models/latents.py, the same seed) and computes them
+through the same metric registry, so the FID logged at step N equals `hpcgan eval` of step N's
+checkpoint with the same n, extractor and split (tests/trained/test_evaluate.py)."""
 
 from __future__ import annotations
 
@@ -13,29 +18,49 @@ from torch import nn
 
 from hpcgan.data.index import ShardSet
 from hpcgan.eval.collapse import describe_verdict, with_verdict
+from hpcgan.eval.extractors import build_extractor
+from hpcgan.eval.metric_inputs import MetricInputs, RealSide
+from hpcgan.eval.registry import compute
+from hpcgan.models.latents import EVAL_SEED, LatentSampler, generator_classes
 from hpcgan.train.checkpointer import Checkpointer
 from hpcgan.train.config import EvalConfig
-from hpcgan.train.fid_during_training import TrainingEvaluator
 from hpcgan.train.training_log import TrainingLog
+
+# What training measures: the feature metrics (MS-SSIM and the IS are `hpcgan eval`'s).
+TRAINING_METRICS = ("fid_kid", "precision_recall", "near_duplicates")
 
 
 class Evaluator:
     def __init__(self, config: EvalConfig, shard_set: ShardSet, device: torch.device, main: bool) -> None:
         self.config, self.shard_set, self.device, self.main = config, shard_set, device, main
         self.best_fid = float("inf")
-        self._measure: TrainingEvaluator | None = None  # built at the first evaluation (loads the extractor)
+        self._real: RealSide | None = None  # built at the first evaluation (loads the extractor)
 
     def should_eval(self, step: int) -> bool:
         return bool(self.config.every and step % self.config.every == 0)
 
+    @torch.no_grad()
+    def measure(self, g: nn.Module, z_dim: int, num_classes: int) -> dict[str, Any]:
+        """The metrics of `g` (every rank together; every rank gets the same result). `num_classes`:
+        the data's classes (an unconditional `g` draws one class, as a loaded one does)."""
+        if self._real is None:
+            e = self.config
+            module, identity = build_extractor(e.extractor, weights=e.weights or None)
+            # Real statistics are computed (or read from the cache) once, then kept.
+            self._real = RealSide(self.shard_set, e.split, module.to(self.device), identity, e.batch_size,
+                                  self.device)  # fmt: skip
+        was_training = g.training
+        g.eval()
+        sampler = LatentSampler(g, z_dim, generator_classes(g, num_classes), EVAL_SEED, self.device)
+        try:
+            return compute(TRAINING_METRICS, MetricInputs(self._real, sampler, self.config.n))
+        finally:
+            g.train(was_training)
+
     def evaluate(self, g: nn.Module, z_dim: int, num_classes: int, step: int, log: TrainingLog,
                  checkpointer: Checkpointer, state: Callable[[], dict[str, Any]]) -> dict[str, Any]:  # fmt: skip
         """Every rank calls this together; `state()` is called (on every rank: it gathers) only for a new best."""
-        if self._measure is None:
-            e = self.config
-            self._measure = TrainingEvaluator(self.shard_set, e.n, e.extractor, e.split, e.batch_size, self.device,
-                                              e.weights or None)  # fmt: skip
-        result = with_verdict(self._measure(g, z_dim, num_classes))
+        result = with_verdict(self.measure(g, z_dim, num_classes))
         log.write({"step": step, **result})
         if result["diversity"] != "ok" and self.main:
             warnings.warn(f"step {step}: {describe_verdict(result['diversity'], result['diversity_notes'])}",
