@@ -11,7 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from hpcgan.bench.loader import DEFAULT_DATA
+from hpcgan.bench.loader_setup import DEFAULT_DATA
 from hpcgan.console import console
 from hpcgan.data.formats import DEFAULT_FORMAT, encode
 from hpcgan.data.phantom import render_phantom, write_phantom_shards
