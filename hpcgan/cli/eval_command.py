@@ -52,9 +52,9 @@ def run_eval(args: argparse.Namespace) -> int:
     check_options(options)  # before any process group: a typo is one line, not one per rank
     if "WORLD_SIZE" not in os.environ and int(os.environ.get("SLURM_NTASKS", "1")) > 1:
         # Plain srun sets only SLURM_* variables: RANK, WORLD_SIZE, MASTER_ADDR/PORT from them.
-        import submitit
+        from hpcgan.launch.rendezvous import export_distributed_env
 
-        submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        export_distributed_env()
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.distributed.is_initialized():
         # Launched as N ranks (torchrun, srun): every rank takes a share of the images. gloo even on
         # GPUs: the statistics live on the CPU, and NCCL would need a device per rank for them.

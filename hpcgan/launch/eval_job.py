@@ -9,6 +9,8 @@ from typing import Any
 
 import submitit
 
+from hpcgan.launch.rendezvous import export_distributed_env
+
 
 class EvalJob(submitit.helpers.Checkpointable):
     """Checkpointable with submitit's default `checkpoint()` (resubmit this same job): evaluation is
@@ -27,9 +29,8 @@ class EvalJob(submitit.helpers.Checkpointable):
 
         from hpcgan.trained.evaluate import EvalOptions, evaluate_run
 
-        # RANK, WORLD_SIZE, MASTER_ADDR (first node), MASTER_PORT (seeded by the element's job id, so
-        # elements sharing a node don't collide). CUDA_VISIBLE_DEVICES stays whole, as in TrainJob.
-        env = submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        # The port comes from the element's job id, so elements sharing a node don't collide.
+        env = export_distributed_env()
         if env.world_size > 1:
             dist.init_process_group("gloo")  # the statistics are CPU tensors (see cli/eval_command.py)
         try:

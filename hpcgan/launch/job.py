@@ -16,6 +16,8 @@ from typing import Any
 
 import submitit
 
+from hpcgan.launch.rendezvous import export_distributed_env
+
 
 class TrainJob(submitit.helpers.Checkpointable):
     def __init__(self, config: dict[str, Any], run_dir: str, resume: str = "auto") -> None:
@@ -27,9 +29,7 @@ class TrainJob(submitit.helpers.Checkpointable):
         from hpcgan.train.stop_signals import StopSignals
         from hpcgan.train.trainer import Trainer
 
-        # RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR (first node), MASTER_PORT (from the job id).
-        # CUDA_VISIBLE_DEVICES stays whole: accelerate picks cuda:LOCAL_RANK.
-        dist = submitit.helpers.TorchDistributedEnvironment().export(set_cuda_visible_devices=False)
+        dist = export_distributed_env()
         submitit_handler = signal.getsignal(signal.SIGUSR2)
         with StopSignals() as stop:
             trainer = Trainer(RunConfig.from_dict(self.config), Path(self.run_dir), self.resume)
