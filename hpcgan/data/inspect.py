@@ -111,7 +111,7 @@ def _samples(shard_set: ShardSet, shard: ShardInfo, entry: dict, problems: list[
         reader = _HashingReader(handle)
         read = 0
         try:
-            for key, members in _grouped(tarfile.open(fileobj=reader, mode="r|")):
+            for key, members in sample_members(tarfile.open(fileobj=reader, mode="r|")):
                 read += 1
                 try:
                     yield _checked(shard_set, members)
@@ -128,8 +128,9 @@ def _samples(shard_set: ShardSet, shard: ShardInfo, entry: dict, problems: list[
         problems.append(f"{path}: sha256 {sha[:16]}... differs from {INDEX_NAME} ({entry['sha256'][:16]}...)")
 
 
-def _grouped(tar: tarfile.TarFile) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """(key, {suffix: bytes}) per sample: a sample's members are consecutive in our shards."""
+def sample_members(tar: tarfile.TarFile) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """(key, {suffix: bytes}) per sample of a tar read as a stream: a sample's members are
+    consecutive in our shards (the report reads real images through this too)."""
     key, members = None, {}
     for member in tar:
         if not member.isfile():

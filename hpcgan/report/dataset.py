@@ -2,14 +2,14 @@
 image counts and class mix, and a few real images to set beside the samples.
 
 The shards are WebDataset tars (hpcgan/data/shard_writer.py: KEY.png|jpg|u8, KEY.cls, KEY.json per
-image); tarfile and PIL read them here, so the report loads neither torch nor webdataset. A set
-that moved, a damaged index, a missing shard or an unreadable image becomes a one-line `problem`
-for the page, never an exception.
+image), read with the data layer's torch-free stream reader and checked decoder, so the report loads
+neither torch nor webdataset. A set that moved, a damaged index, a missing shard or an unreadable
+image becomes a one-line `problem` for the page, never an exception.
 """
 
 from __future__ import annotations
 
-import io
+import math
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
+from hpcgan.data.formats import CorruptSample, decode_checked
 from hpcgan.data.index import ShardSet
+from hpcgan.data.inspect import sample_members
 from hpcgan.errors import UserError
-from hpcgan.report.images import PIL_ERRORS
 
 READ_BUDGET = 4  # read at most this many times the images wanted (to find every class for the layout)
 
@@ -97,9 +97,8 @@ def _count(split: dict[str, Any]) -> int:
 
 def read_real(data: DataSet, n: int, conditional: bool) -> RealImages:
     """The first `n` decodable images of the training split, in shard order (the shards are
-    shuffled, so these are a fair draw). For a conditional run they are placed so that position i
-    holds class i % K, the fixed labels of the sample grids, when the first shards have enough of
-    every class."""
+    shuffled, so these are a fair draw). For a conditional run they are placed as the sample grids
+    place their classes (grid_classes), when the first shards have enough of every class."""
     shards = data.shard_set.shards(data.train_split)
     first = shards[0].path.name if shards else "(no shard)"
     k = len(data.classes)
@@ -109,8 +108,8 @@ def read_real(data: DataSet, n: int, conditional: bool) -> RealImages:
     try:
         for image_bytes, label in _members(data, [s.path for s in shards], budget=READ_BUDGET * n):
             try:
-                pixels.append(_decode(image_bytes, data.extension, data.image_size))
-            except PIL_ERRORS:
+                pixels.append(decode_checked(image_bytes, data.extension, data.image_size))
+            except CorruptSample:
                 unreadable += 1
                 continue
             labels.append(label)
@@ -146,25 +145,11 @@ def _members(data: DataSet, paths: list[Path], budget: int) -> Iterator[tuple[by
 
 
 def _samples(path: Path, extension: str) -> Iterator[tuple[bytes, int | None]]:
-    """A shard's samples in order; streamed, so a 1 GB shard is not read past the images we keep.
-    A sample's members are adjacent (KEY.cls, KEY.json, KEY.png): a new KEY ends the previous."""
+    """A shard's samples in order; streamed, so a 1 GB shard is not read past the images we keep."""
     with tarfile.open(path, "r|") as tar:
-        key, image, label = None, None, None
-        for member in tar:
-            stem, _, ext = member.name.rpartition(".")
-            if stem != key:
-                if image is not None:
-                    yield image, label
-                key, image, label = stem, None, None
-            handle = tar.extractfile(member) if member.isfile() else None
-            if handle is None:
-                continue
-            if ext == extension:
-                image = handle.read()
-            elif ext == "cls":
-                label = _label(handle.read())
-        if image is not None:
-            yield image, label
+        for _, members in sample_members(tar):
+            if extension in members:
+                yield members[extension], _label(members.get("cls", b""))
 
 
 def _label(raw: bytes) -> int | None:
@@ -174,21 +159,16 @@ def _label(raw: bytes) -> int | None:
         return None
 
 
-def _decode(raw: bytes, extension: str, size: int) -> np.ndarray:
-    if extension == "u8":  # raw pixels, size x size (hpcgan/data/formats.py)
-        if len(raw) != size * size:
-            raise ValueError(f"{len(raw)} bytes, expected {size * size}")
-        return np.frombuffer(raw, np.uint8).reshape(size, size)
-    with Image.open(io.BytesIO(raw)) as im:
-        image = im.convert("L")
-    if image.size != (size, size):
-        image = image.resize((size, size))
-    return np.asarray(image, np.uint8)
+def grid_classes(n: int, k: int) -> list[int]:
+    """The class at each position of an n-image grid of k classes, as the trainer's sample grids
+    hold them (hpcgan/train/sample_grid.py): column c has class c mod k."""
+    columns = math.ceil(math.sqrt(n))
+    return [(i % columns) % k for i in range(n)]
 
 
 def _enough(labels: list[int | None], n: int, k: int) -> bool:
-    need = [len(range(c, n, k)) for c in range(k)]  # positions i < n with i % k == c
-    return all(sum(1 for lab in labels if lab == c) >= need[c] for c in range(k))
+    wanted = grid_classes(n, k)
+    return all(labels.count(c) >= wanted.count(c) for c in range(k))
 
 
 def _by_class(pixels: list[np.ndarray], labels: list[int | None], n: int, k: int) -> tuple[list, list]:
@@ -196,5 +176,6 @@ def _by_class(pixels: list[np.ndarray], labels: list[int | None], n: int, k: int
     for image, label in zip(pixels, labels, strict=True):
         if label is not None and label in pools:
             pools[label].append(image)
-    return [pools[i % k].pop(0) for i in range(n)], [i % k for i in range(n)]
+    wanted = grid_classes(n, k)
+    return [pools[c].pop(0) for c in wanted], wanted
 
