@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from hpcgan.data.formats import EXTENSIONS
+from hpcgan.data.label_sets import NO_FINDING, LabelSets
 from hpcgan.errors import UserError
 
 INDEX_NAME = "index.json"
@@ -42,6 +43,18 @@ def check_index(path: Path, index: Any) -> None:
         raise bad(f"extension {index['extension']!r}, expected one of {', '.join(EXTENSIONS.values())}")
     if not index["splits"]:
         raise bad("no splits")
+    if index.get("label_mode", "single") not in ("single", "multi"):
+        raise bad(f"label_mode {index.get('label_mode')!r}, expected single or multi")
+    if index.get("label_mode") == "multi":
+        if index["classes"][-1] != NO_FINDING:
+            raise bad(f"a multi-label set's classes end with {NO_FINDING!r}")
+        for split, entry in index["splits"].items():
+            combos = entry.get("combinations") if isinstance(entry, dict) else None
+            if not isinstance(combos, dict) or not all(isinstance(v, int) for v in combos.values()):
+                raise bad(f"split {split!r} has no label-set counts (combinations)")
+            unknown = {f for name in combos for f in name.split("|")} - set(index["classes"])
+            if unknown:
+                raise bad(f"split {split!r}: label sets name unknown classes {sorted(unknown)}")
     for split, entry in index["splits"].items():
         shards = entry.get("shards") if isinstance(entry, dict) else None
         if not isinstance(shards, list):
@@ -107,6 +120,19 @@ class ShardSet:
     @property
     def classes(self) -> list[str]:
         return list(self.index["classes"])
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether samples carry label sets (multi-hot `.hot` members), not one class each."""
+        return self.index.get("label_mode", "single") == "multi"
+
+    @property
+    def label_sets(self) -> LabelSets | None:
+        """The training split's label sets and their counts (None for a single-label set)."""
+        if not self.multi_label:
+            return None
+        split = "train" if "train" in self.index["splits"] else self.splits[0]
+        return LabelSets(tuple(self.classes), dict(self.index["splits"][split]["combinations"]))
 
     @property
     def image_size(self) -> int:

@@ -32,6 +32,7 @@ import webdataset as wds
 from hpcgan.atomic import atomic_open, fsync_dir, sha256_file, write_json
 from hpcgan.data.formats import EXTENSIONS
 from hpcgan.data.index import INDEX_NAME, content_hash
+from hpcgan.data.label_sets import SEPARATOR, encode_hot, hot_of, set_name
 from hpcgan.data.shard_options import ShardLimits, ShardOptions
 from hpcgan.errors import UserError
 from hpcgan.file_lock import LockHeld, LockUnsupported, exclusive_lock
@@ -48,12 +49,21 @@ INDEX_FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class PlannedSample:
-    """One sample to write: `job` is what `prepare` turns into image bytes and metadata."""
+    """One sample to write: `job` is what `prepare` turns into image bytes and metadata. `findings`
+    (multi-label sets only) is the sample's label set; `label` is then its first class and
+    `class_name` the set's name (hpcgan/data/label_sets.py)."""
 
     key: str
     label: int
     class_name: str
     job: Any
+    findings: tuple[str, ...] | None = None
+
+
+def planned_multi_label(key: str, findings: tuple[str, ...], classes: list[str], job: Any) -> PlannedSample:
+    """A multi-label sample: its class index is its first class (NO_FINDING when it has none)."""
+    hot = hot_of(findings, classes)
+    return PlannedSample(key, hot.index(1), set_name(findings, classes), job, tuple(findings))
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,8 @@ class _OpenShard:
     writer: wds.TarWriter
     count: int = 0
     nbytes: int = 0
-    histogram: Counter = field(default_factory=Counter)
+    histogram: Counter = field(default_factory=Counter)  # images per class (per finding when multi-label)
+    combinations: Counter = field(default_factory=Counter)  # images per label set (multi-label only)
 
 
 def write_shard_set(
@@ -122,10 +133,11 @@ def _write_locked(out, settings, classes, plan, prepare, options, progress) -> d
             results = (
                 pool.imap(prepare, [s.job for s in todo], chunksize=4) if pool else map(prepare, (s.job for s in todo))
             )
-            _pack_split(out, split, todo, results, done, ext, limits, state, split_state, progress)
+            _pack_split(out, split, todo, results, done, ext, limits, state, split_state, progress, classes)
     with _writing(out / SKIPPED_NAME):
         _write_skipped(out, state)
-    index = _build_index(settings, classes, state, ext)
+    multi_label = any(sample.findings is not None for samples in plan.values() for sample in samples)
+    index = _build_index(settings, classes, state, ext, multi_label)
     if not index["splits"]:
         raise UserError(
             f"{settings.get('source')}: no usable image "
@@ -154,7 +166,7 @@ def _writing(path: Path) -> Iterator[None]:
                         "re-run the same command to resume") from None  # fmt: skip
 
 
-def _pack_split(out, split, todo, results, start, ext, limits, state, split_state, progress) -> None:
+def _pack_split(out, split, todo, results, start, ext, limits, state, split_state, progress, classes) -> None:
     shard: _OpenShard | None = None
     try:
         for offset, (sample, result) in enumerate(zip(todo, results, strict=True)):
@@ -164,7 +176,7 @@ def _pack_split(out, split, todo, results, start, ext, limits, state, split_stat
             if isinstance(result, Skipped):
                 split_state["skipped"].append([position, result.source, result.reason])
                 continue
-            member = _members(sample, result, ext)
+            member = _members(sample, result, ext, classes)
             size = sum(len(v) for k, v in member.items() if k != "__key__")
             if shard is not None and _full(shard, size, limits):
                 _close(out, shard, position, state, split_state)
@@ -175,7 +187,10 @@ def _pack_split(out, split, todo, results, start, ext, limits, state, split_stat
                 shard.writer.write(member)
             shard.count += 1
             shard.nbytes += size
-            shard.histogram[sample.class_name] += 1
+            shard.histogram.update(sample.class_name.split(SEPARATOR) if sample.findings is not None
+                                   else [sample.class_name])  # fmt: skip
+            if sample.findings is not None:
+                shard.combinations[sample.class_name] += 1
         if shard is not None:
             _close(out, shard, start + len(todo), state, split_state)
             shard = None
@@ -196,14 +211,15 @@ def _discard(shard: _OpenShard) -> None:
     shard.tmp.unlink(missing_ok=True)
 
 
-def _members(sample: PlannedSample, result: Prepared, ext: str) -> dict[str, Any]:
+def _members(sample: PlannedSample, result: Prepared, ext: str, classes: list[str]) -> dict[str, Any]:
     meta = dict(result.meta, class_name=sample.class_name, label=sample.label)
-    return {
-        "__key__": sample.key,
-        ext: result.image,
-        "cls": str(sample.label).encode(),
-        "json": json.dumps(meta, sort_keys=True).encode(),
-    }
+    member = {"__key__": sample.key, ext: result.image, "cls": str(sample.label).encode()}
+    if sample.findings is not None:
+        hot = hot_of(sample.findings, classes)
+        meta["findings"] = [c for c, v in zip(classes[:-1], hot, strict=False) if v]
+        member["hot"] = encode_hot(hot)
+    member["json"] = json.dumps(meta, sort_keys=True).encode()
+    return member
 
 
 def _full(shard: _OpenShard, size: int, limits: ShardLimits) -> bool:
@@ -237,6 +253,7 @@ def _close(out: Path, shard: _OpenShard, end: int, state: dict, split_state: dic
             "bytes": (out / shard.name).stat().st_size,
             "sha256": sha256_file(out / shard.name),
             "histogram": dict(sorted(shard.histogram.items())),
+            **({"combinations": dict(sorted(shard.combinations.items()))} if shard.combinations else {}),
         }
     )
     with _writing(out / PROGRESS_NAME):
@@ -295,13 +312,14 @@ def _refuse_other_settings(out: Path, old: dict, new: dict) -> None:
     raise UserError(f"{out}: was written with other settings ({detail}); use a new output folder")
 
 
-def _build_index(settings: dict, classes: list[str], state: dict, ext: str) -> dict:
+def _build_index(settings: dict, classes: list[str], state: dict, ext: str, multi_label: bool) -> dict:
     splits = {}
     for split, split_state in sorted(state["splits"].items()):
         shards = [{k: s[k] for k in ("name", "count", "bytes", "sha256")} for s in split_state["shards"]]
-        histogram = Counter()
+        histogram, combinations = Counter(), Counter()
         for shard in split_state["shards"]:
             histogram.update(shard["histogram"])
+            combinations.update(shard.get("combinations", {}))
         if shards:
             splits[split] = {
                 "count": sum(s["count"] for s in shards),
@@ -309,9 +327,13 @@ def _build_index(settings: dict, classes: list[str], state: dict, ext: str) -> d
                 "histogram": {c: histogram.get(c, 0) for c in classes},
                 "shards": shards,
             }
+            if multi_label:  # every label set with its count, most common first
+                ordered = sorted(combinations.items(), key=lambda item: (-item[1], item[0]))
+                splits[split]["combinations"] = dict(ordered)
     return {
         "format_version": INDEX_FORMAT_VERSION,
         "settings": settings,
+        "label_mode": "multi" if multi_label else "single",
         "classes": classes,
         "image_size": settings["size"],
         "extension": ext,
