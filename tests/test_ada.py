@@ -8,6 +8,7 @@ from hpcgan.models.ada_pipeline import ada_augment
 from hpcgan.models.r3gan import R3Discriminator, R3Generator
 from hpcgan.train.ada_controller import AdaController
 from hpcgan.train.config import apply_overrides
+from hpcgan.train.fake_labels import FakeLabels
 from hpcgan.train.gan_steps import discriminator_loss
 from hpcgan.train.presets import preset
 
@@ -62,7 +63,7 @@ def _feedback(d, g, real_pool: torch.Tensor, steps: int, train_d: bool, fake_fro
         if fake_from_real:  # a generator that draws the data itself: D cannot know which is which
             shuffled = real_pool[torch.randperm(len(real_pool), generator=gen)]
             g = lambda z, labels, pool=shuffled: pool[: len(z)]  # noqa: E731
-        loss, stats = discriminator_loss(config, g, d, real_pool, labels, 0, gen, ada_p=controller.p)
+        loss, stats = discriminator_loss(config, g, d, real_pool, labels, FakeLabels(0), gen, ada_p=controller.p)
         if train_d:
             optimizer.zero_grad()
             loss.backward()

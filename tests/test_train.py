@@ -15,6 +15,7 @@ import torch
 from hpcgan.errors import UserError
 from hpcgan.train.checkpoint import latest_valid
 from hpcgan.train.config import apply_overrides, networks_for
+from hpcgan.train.fake_labels import FakeLabels
 from hpcgan.train.gan_steps import discriminator_loss, generator_loss
 from hpcgan.train.presets import PRESETS, preset
 from tests.conftest import REPO, run_cli
@@ -37,10 +38,10 @@ def test_every_preset_builds_and_steps_at_its_resolution(name):
     g, d = networks_for(config, 2)
     gen = torch.Generator().manual_seed(0)
     real = torch.rand(4, 1, m.resolution, m.resolution, generator=gen) * 2 - 1
-    loss_d, stats = discriminator_loss(config, g, d, real, torch.tensor([0, 1, 0, 1]), 2, gen)
+    loss_d, stats = discriminator_loss(config, g, d, real, torch.tensor([0, 1, 0, 1]), FakeLabels(2), gen)
     loss_d.backward()
     assert torch.isfinite(loss_d) and all(p.grad is not None for p in d.parameters() if p.requires_grad)
-    loss_g, _ = generator_loss(config, g, d, 4, 2, gen, "cpu", real)
+    loss_g, _ = generator_loss(config, g, d, 4, FakeLabels(2), gen, "cpu", real)
     loss_g.backward()
     assert torch.isfinite(loss_g) and all(p.grad is not None for p in g.parameters())
     assert g(torch.randn(2, m.z_dim), torch.tensor([0, 1])).shape == (2, 1, m.resolution, m.resolution)

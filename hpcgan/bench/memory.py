@@ -22,6 +22,7 @@ from rich.table import Table
 
 from hpcgan.errors import UserError
 from hpcgan.train.config import apply_overrides, check, networks_for
+from hpcgan.train.fake_labels import FakeLabels
 from hpcgan.train.gan_steps import discriminator_loss, generator_loss
 from hpcgan.train.presets import preset
 
@@ -70,12 +71,12 @@ def run(args: argparse.Namespace) -> int:
 
     def d_step() -> None:
         with autocast:
-            discriminator_loss(config, g, d, real, labels, classes, gen)
+            discriminator_loss(config, g, d, real, labels, FakeLabels(classes), gen)
 
     def g_step() -> None:
         d.requires_grad_(False)
         with autocast:
-            generator_loss(config, g, d, n, classes, gen, "cpu", real, labels)
+            generator_loss(config, g, d, n, FakeLabels(classes), gen, "cpu", real, labels)
         d.requires_grad_(True)
 
     d_bytes, g_bytes = _saved_bytes(d_step) / n, _saved_bytes(g_step) / n

@@ -134,6 +134,12 @@ class ShardSet:
         split = "train" if "train" in self.index["splits"] else self.splits[0]
         return LabelSets(tuple(self.classes), dict(self.index["splits"][split]["combinations"]))
 
+    def train_class_counts(self) -> tuple[int, ...]:
+        """Training images per class, in class order (per finding for a multi-label set)."""
+        split = "train" if "train" in self.index["splits"] else self.splits[0]
+        histogram = self.index["splits"][split].get("histogram", {})
+        return tuple(int(histogram.get(c, 0)) for c in self.classes)
+
     @property
     def image_size(self) -> int:
         return int(self.index["image_size"])

@@ -70,6 +70,11 @@ def hot_to_masks(hot: torch.Tensor) -> torch.Tensor:
     return (hot.round().long() * weights).sum(dim=1)
 
 
+def class_mask(labels: torch.Tensor, c: int) -> torch.Tensor:
+    """Which samples have class c: labels are class indices [B] or multi-hot label sets [B, C]."""
+    return labels[:, c] > 0 if labels.is_floating_point() else labels == c
+
+
 @dataclass(frozen=True)
 class LabelSets:
     """The classes of a multi-label set and how often each label set occurs in its training split."""
@@ -146,10 +151,13 @@ class LabelSets:
         picks = (cdf < u).sum(dim=1).clamp(max=len(names) - 1)
         return hot[picks]
 
-    def evaluation_names(self, indices: Sequence[int]) -> list[str]:
+    def evaluation_names(self, indices: Sequence[int], containing: str | None = None) -> list[str]:
         """The label set of evaluation image i: a fixed walk (i * golden ratio mod 1) through the
-        training distribution, so any N follows it closely and image i never depends on N."""
-        names = self.names
+        training distribution (of the sets holding class `containing`, when given), so any N
+        follows it closely and image i never depends on N."""
+        names = [n for n in self.names if containing is None or containing in n.split(SEPARATOR)]
+        if not names:
+            raise UserError(f"no training image has {containing!r}; it has no generated images to compare")
         cdf = self._cumulative([float(self.counts[n]) for n in names]).tolist()
         picked = []
         for i in indices:

@@ -53,10 +53,12 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from hpcgan.data.formats import CorruptSample, decode_checked
 from hpcgan.data.index import ShardSet
+from hpcgan.data.label_sets import decode_hot, masks_to_hot
 from hpcgan.data.verify import verify_split
 from hpcgan.errors import UserError
 
 MAX_SKIP_MESSAGES = 100  # reasons kept for the trainer to report; the count goes on beyond
+BALANCES = ("none", "findings")  # real batches: as stored, or every class / finding equally often
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,8 @@ def rank_shard_plan(counts: list[int], world_size: int, rank: int, seed: int, ep
 
 @dataclass(frozen=True)
 class MemberTable:
-    """Where each sample's image sits inside one shard, and its label."""
+    """Where each sample's image sits inside one shard, and its label: a class index, or for a
+    multi-label set the label set's bitmask (bit i: class i; -1 when damaged)."""
 
     path: Path
     offsets: list[int]
@@ -93,22 +96,31 @@ class MemberTable:
         return len(self.offsets)
 
 
-def read_member_table(path: Path, ext: str) -> MemberTable:
-    """Scan the tar headers (seeking past the data) for the `.ext` image and `.cls` members."""
+def read_member_table(path: Path, ext: str, multi_label_classes: int = 0) -> MemberTable:
+    """Scan the tar headers (seeking past the data) for the `.ext` image and its label: the `.cls`
+    member, or with `multi_label_classes` > 0 the `.hot` member (a bitmask over that many classes)."""
     images: dict[str, tuple[int, int]] = {}
     labels: dict[str, int] = {}
+    label_suffix = "hot" if multi_label_classes else "cls"
     try:
         with tarfile.open(path, "r:") as tar:
             for member in tar:
                 key, _, suffix = member.name.partition(".")
                 if suffix == ext:
                     images[key] = (member.offset_data, member.size)
-                elif suffix == "cls":
-                    labels[key] = _label(tar.extractfile(member).read())
+                elif suffix == label_suffix:
+                    data = tar.extractfile(member).read()
+                    labels[key] = _hot_mask(data, multi_label_classes) if multi_label_classes else _label(data)
     except (OSError, tarfile.TarError, ValueError, EOFError) as exc:
         raise UserError(f"{path}: unreadable shard ({exc}); re-run `hpcgan shard` to rebuild it") from None
     keys = [k for k in images if k in labels]  # tar order = the order the writer shuffled them into
     return MemberTable(path, [images[k][0] for k in keys], [images[k][1] for k in keys], [labels[k] for k in keys])
+
+
+def _hot_mask(data: bytes, num_classes: int) -> int:
+    """A .hot member's bitmask; -1 when malformed (the sample is skipped when read)."""
+    mask = decode_hot(data, num_classes)
+    return -1 if mask is None else mask
 
 
 def _label(data: bytes) -> int:
@@ -140,12 +152,14 @@ class _RankStream(IterableDataset):
         num_batches: int,
         start_batch: int,
         shuffle_buffer: int,
+        multi_label: bool = False,
+        balance: str = "none",
     ) -> None:
         super().__init__()
         self.tables, self.ext, self.size, self.num_classes = tables, ext, size, num_classes
         self.rank, self.world_size, self.seed, self.first_epoch = rank, world_size, seed, epoch
         self.batch_size, self.num_batches, self.start_batch = batch_size, num_batches, start_batch
-        self.shuffle_buffer = shuffle_buffer
+        self.shuffle_buffer, self.multi_label, self.balance = shuffle_buffer, multi_label, balance
 
     def sample_order(self, epoch: int) -> Iterator[tuple[int, int]]:
         """(shard, member) pairs of this rank in `epoch`, shuffled. Endless: a rank short of samples
@@ -154,11 +168,35 @@ class _RankStream(IterableDataset):
         plan, stride = rank_shard_plan(counts, self.world_size, self.rank, self.seed, epoch)
         if not any(counts[i] for i in plan):
             raise UserError(f"rank {self.rank} has no samples in epoch {epoch}")
+        if self.balance == "findings":
+            yield from self._balanced_order(plan, stride, epoch)
+            return
         for repeat in itertools.count():
             stream = ((i, j) for i in plan for j in range(counts[i]))
             one_pass = (pair for position, pair in enumerate(stream) if position % stride == self.rank % stride)
             rng = random.Random(f"{self.seed}/{epoch}/{self.rank}/{repeat}")
             yield from wds.shuffle(bufsize=self.shuffle_buffer, initial=self.shuffle_buffer, rng=rng)(one_pass)
+
+    def _balanced_order(self, plan: list[int], stride: int, epoch: int) -> Iterator[tuple[int, int]]:
+        """Draws with replacement from this rank's samples, each weighted by the sum over its classes
+        of 1 / (that class's count among them): every class (finding) is then about equally frequent.
+        Still numbers only: the labels come from the member tables."""
+        stream = ((i, j) for i in plan for j in range(len(self.tables[i])))
+        pairs = [pair for position, pair in enumerate(stream) if position % stride == self.rank % stride]
+        classes = np.array([self._classes_of(self.tables[i].labels[j]) for i, j in pairs], dtype=bool)
+        per_class = classes.sum(axis=0)
+        weights = (classes / np.maximum(per_class, 1)).sum(axis=1)
+        if weights.sum() == 0:  # every label damaged: the reads will say so
+            weights = np.ones(len(pairs))
+        weights /= weights.sum()
+        for repeat in itertools.count():
+            rng = np.random.default_rng([self.seed, epoch, self.rank, repeat])
+            yield from (pairs[k] for k in rng.choice(len(pairs), size=len(pairs), p=weights))
+
+    def _classes_of(self, label: int) -> list[bool]:
+        if self.multi_label:
+            return [label >= 0 and bool(label >> c & 1) for c in range(self.num_classes)]
+        return [label == c for c in range(self.num_classes)]
 
     def batch_order(self) -> Iterator[list[tuple[int, int]]]:
         """The member numbers of every batch from the resume point on (numbers only, no I/O)."""
@@ -206,12 +244,17 @@ class _RankStream(IterableDataset):
             pixels[k, 0], labels[k] = pixels[stand_in, 0], labels[stand_in]
         # No stand-in at all: the main process raises (an error raised here, in a worker, would
         # reach the user wrapped in the worker's traceback).
-        return images, torch.tensor(labels, dtype=torch.int64), skips, not intact
+        label_tensor = torch.tensor(labels, dtype=torch.int64)
+        if self.multi_label:
+            label_tensor = masks_to_hot(label_tensor, self.num_classes)
+        return images, label_tensor, skips, not intact
 
     def _sample(self, i: int, j: int, into: np.ndarray, files: dict[int, int]) -> int:
         table = self.tables[i]
         label = table.labels[j]
-        if not 0 <= label < self.num_classes:
+        if self.multi_label and label < 0:
+            raise CorruptSample(f"label set (.hot) is not {self.num_classes} 0/1 flags with No Finding last")
+        if not self.multi_label and not 0 <= label < self.num_classes:
             raise CorruptSample(f"label {label} outside the {self.num_classes} classes")
         if i not in files:
             files[i] = os.open(table.path, os.O_RDONLY)
@@ -220,7 +263,8 @@ class _RankStream(IterableDataset):
 
 
 class ShardLoader:
-    """Batches of (uint8 images [B, 1, S, S], int64 labels [B]) for one rank of a job.
+    """Batches of (uint8 images [B, 1, S, S], int64 labels [B]) for one rank of a job; for a
+    multi-label shard set the labels are multi-hot float [B, C] (hpcgan/data/label_sets.py).
 
     Iterating gives the rest of the current epoch, then moves to the next one. Never flips.
     """
@@ -238,13 +282,19 @@ class ShardLoader:
         shuffle_buffer: int = 1000,
         pin_memory: bool = False,
         verify: bool | None = None,
+        balance: str = "none",
     ) -> None:
         """`verify`: check each shard's sha256 against the index the first time this process reads
-        it (default: on, unless HPCGAN_VERIFY_SHARDS=0)."""
+        it (default: on, unless HPCGAN_VERIFY_SHARDS=0). `balance`: "findings" draws samples so that
+        every class (every finding of a multi-label set) is seen about equally often."""
         self.shard_set = shards if isinstance(shards, ShardSet) else ShardSet.open(shards)
+        if balance not in BALANCES:
+            raise UserError(f"balance {balance!r}: expected one of {', '.join(BALANCES)}")
+        self.balance = balance
         verify_split(self.shard_set, split, verify)  # after open's size check: one line naming a damaged shard
+        multi = len(self.shard_set.classes) if self.shard_set.multi_label else 0
         # Read once here: forked DataLoader workers inherit the tables every epoch.
-        self.tables = [read_member_table(s.path, self.shard_set.extension) for s in self.shard_set.shards(split)]
+        self.tables = [read_member_table(s.path, self.shard_set.extension, multi) for s in self.shard_set.shards(split)]
         for shard, table in zip(self.shard_set.shards(split), self.tables, strict=True):
             if len(table) != shard.count:
                 raise UserError(f"{shard.path}: holds {len(table)} samples, index.json says {shard.count}; re-shard")
@@ -291,10 +341,11 @@ class ShardLoader:
             "batch_size": self.batch_size,
             "samples_seen": self.samples_seen,
             "skipped": self.skipped,
+            "balance": self.balance,
         }
 
     def load_state_dict(self, state: dict[str, int]) -> None:
-        for key in ("seed", "world_size", "batch_size"):
+        for key in ("seed", "world_size", "batch_size", "balance"):
             if key in state and state[key] != getattr(self, key):
                 raise UserError(
                     f"loader state was saved with {key}={state[key]}, this loader has {getattr(self, key)}; "
@@ -346,6 +397,8 @@ class ShardLoader:
             self.num_batches,
             self._position.batch,
             self.shuffle_buffer,
+            self.shard_set.multi_label,
+            self.balance,
         )
         init = None
         if self.num_workers:

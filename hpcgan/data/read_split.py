@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 from hpcgan.data.formats import CorruptSample, decode_checked
 from hpcgan.data.index import ShardSet
+from hpcgan.data.label_sets import masks_to_hot
 from hpcgan.data.loader import read_member_table
 from hpcgan.data.verify import verify_split
 
@@ -24,10 +25,11 @@ def _decoded(shard_set: ShardSet, split: str, limit: int) -> Iterator[tuple[np.n
     """The split's intact samples in shard order, up to `limit`; damaged ones are skipped (and
     warned about once per shard), as the training loader skips them."""
     size, ext, num_classes = shard_set.image_size, shard_set.extension, len(shard_set.classes)
+    multi = num_classes if shard_set.multi_label else 0
     verify_split(shard_set, split)
     served = 0
     for shard in shard_set.shards(split):
-        table = read_member_table(shard.path, ext)
+        table = read_member_table(shard.path, ext, multi)
         fd = os.open(table.path, os.O_RDONLY)
         skipped: list[str] = []
         try:
@@ -35,7 +37,9 @@ def _decoded(shard_set: ShardSet, split: str, limit: int) -> Iterator[tuple[np.n
                 if served == limit:
                     return
                 try:
-                    if not 0 <= label < num_classes:
+                    if multi and label < 0:
+                        raise CorruptSample("label set (.hot) damaged")
+                    if not multi and not 0 <= label < num_classes:
                         raise CorruptSample(f"label {label} outside the {num_classes} classes")
                     pixels = decode_checked(os.pread(fd, nbytes, offset), ext, size)
                 except CorruptSample as exc:
@@ -52,7 +56,8 @@ def _decoded(shard_set: ShardSet, split: str, limit: int) -> Iterator[tuple[np.n
 def read_split(
     shard_set: ShardSet, split: str, size: int | None = None, limit: int | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(uint8 images [N, 1, size, size], int64 labels [N]) of the first `limit` intact samples of
+    """(uint8 images [N, 1, size, size], int64 labels [N] or, for a multi-label set, multi-hot float
+    labels [N, C]) of the first `limit` intact samples of
     `split` (all by default; the writer shuffled them, so the first ones are a random pick). `size`:
     resize while reading (antialiased bilinear), so a 512 px set costs memory only at the size asked for."""
     size = size or shard_set.image_size
@@ -70,6 +75,8 @@ def read_split(
     if chunk:  # the rest (fewer than n when damaged samples were skipped)
         images[filled : filled + len(chunk)] = resize_uint8(torch.from_numpy(np.stack(chunk)).unsqueeze(1), size)
         filled += len(chunk)
+    if shard_set.multi_label:  # _decoded yields bitmasks
+        return images[:filled], masks_to_hot(labels[:filled], len(shard_set.classes))
     return images[:filled], labels[:filled]
 
 

@@ -18,6 +18,7 @@ import torch.distributed as dist
 from torch import nn
 
 from hpcgan.data.index import ShardSet
+from hpcgan.data.label_sets import class_mask
 from hpcgan.data.loader import ShardLoader
 from hpcgan.errors import UserError
 from hpcgan.eval.distances import fid, kid
@@ -71,6 +72,41 @@ def real_stats(
     if world > 1:
         dist.barrier()
     return total
+
+
+@torch.no_grad()
+def real_stats_by_class(
+    shard_set: ShardSet, extractor: nn.Module, identity: str, split: str = "train", batch_size: int = 64,
+    device: str | torch.device = "cpu",
+) -> list[FeatureStats]:  # fmt: skip
+    """Per class (per finding of a multi-label set; an image counts in each of its classes), the
+    feature statistics of the split's images, as `real_stats` reads them; cached beside them."""
+    rank, world = _rank_world()
+    loader = ShardLoader(shard_set, batch_size, split=split, rank=rank, world_size=world, seed=0)
+    n = len(loader) * batch_size * world
+    path = cache_path(shard_set, identity, split, n)
+    paths = [path.with_name(f"{path.stem}-class{c}{path.suffix}") for c in range(len(shard_set.classes))]
+    cached = [all(p.is_file() for p in paths)]
+    if world > 1:
+        dist.broadcast_object_list(cached, src=0)
+    if cached[0]:
+        return [FeatureStats.load(p) for p in paths]
+    stats = [FeatureStats(extractor.num_features) for _ in shard_set.classes]
+    for images, labels in loader:
+        features = extractor(images.to(device))
+        for c, per_class in enumerate(stats):
+            mask = class_mask(labels, c).to(features.device)
+            if mask.any():
+                per_class.update(features[mask])
+    loader.close()
+    totals = [s.reduce() for s in stats]
+    if rank == 0:
+        path.parent.mkdir(exist_ok=True)
+        for p, total in zip(paths, totals, strict=True):
+            total.save(p)
+    if world > 1:
+        dist.barrier()
+    return totals
 
 
 @torch.no_grad()

@@ -12,7 +12,7 @@ from torch import nn
 
 from hpcgan.data.index import ShardSet
 from hpcgan.data.read_split import read_split
-from hpcgan.eval.evaluate import fake_stats, real_stats
+from hpcgan.eval.evaluate import fake_stats, real_stats, real_stats_by_class
 from hpcgan.eval.feature_stats import FeatureStats
 from hpcgan.eval.inception_score import ClassProbStats
 from hpcgan.models.latents import LatentSampler
@@ -31,6 +31,7 @@ class RealSide:
     batch_size: int = 64
     device: torch.device | str = "cpu"
     _stats: FeatureStats | None = None
+    _by_class: list[FeatureStats] | None = None
     _images: dict[int, tuple[torch.Tensor, torch.Tensor]] = field(default_factory=dict)
 
     def stats(self) -> FeatureStats:
@@ -39,6 +40,13 @@ class RealSide:
             self._stats = real_stats(self.shard_set, self.extractor, self.identity, self.split, self.batch_size,
                                      self.device)  # fmt: skip
         return self._stats
+
+    def stats_by_class(self) -> list[FeatureStats]:
+        """The split's feature statistics per class (per finding), a collective the first time."""
+        if self._by_class is None:
+            self._by_class = real_stats_by_class(self.shard_set, self.extractor, self.identity, self.split,
+                                                 self.batch_size, self.device)  # fmt: skip
+        return self._by_class
 
     def images(self, limit: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(uint8 images, labels): the first `limit` images of the split (the shard writer shuffled

@@ -90,6 +90,7 @@ def ms_ssim_diversity(x: MetricInputs) -> dict[str, Any]:
         return {}  # no collectives in it: rank 0 alone computes it
     import torch
 
+    from hpcgan.data.label_sets import class_mask
     from hpcgan.eval.diversity import mean_ms_ssim
 
     sampler = replace(x.sampler, seed=DIVERSITY_SEED)
@@ -99,7 +100,7 @@ def ms_ssim_diversity(x: MetricInputs) -> dict[str, Any]:
     for c in range(classes):
         share = max(1, x.diversity_pairs // classes)
         fake = sampler.of_class(c, torch.arange(2 * share))
-        mine = real_images[real_labels == c] if classes > 1 else real_images
+        mine = real_images[class_mask(real_labels, c)] if classes > 1 else real_images
         half = min(share, len(mine) // 2)
         fake_scores.append((mean_ms_ssim(fake[:share], fake[share:]), share))
         if half:
@@ -109,6 +110,26 @@ def ms_ssim_diversity(x: MetricInputs) -> dict[str, Any]:
         return sum(v * w for v, w in scores) / sum(w for _, w in scores) if scores else float("nan")
 
     return {"ms_ssim": weighted(fake_scores), "ms_ssim_real": weighted(real_scores)}
+
+
+@metric("FID per class (per finding of a multi-label set): the real images with it against generated ones "
+        "asked for it", missing=lambda x: None if x.sampler.num_classes else "needs a conditional generator")
+def fid_per_finding(x: MetricInputs) -> dict[str, Any]:
+    from functools import partial
+
+    from hpcgan.eval.distances import fid
+    from hpcgan.eval.evaluate import fake_stats
+
+    real = x.real.stats_by_class()
+    names = x.real.shard_set.classes
+    share = max(2, x.n // len(names))  # generated images per class
+    result = {}
+    for c, name in enumerate(names):
+        if real[c].n < 2:
+            continue  # no real images of it in the split: nothing to compare with
+        fake = fake_stats(partial(x.sampler.of_class, c), share, x.real.extractor, x.real.batch_size, x.real.device)
+        result[name] = {"fid": fid(real[c], fake), "n_real": real[c].n, "n_fake": fake.n}
+    return {"fid_per_finding": result}
 
 
 def parse_metrics(text: str | None, flag: str = "--metrics") -> tuple[str, ...] | None:

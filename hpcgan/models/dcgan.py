@@ -16,6 +16,7 @@ from torch import nn
 from torch.nn.utils import spectral_norm as sn
 
 from hpcgan.models.heads import DiscriminatorHeads
+from hpcgan.models.label_embedding import LabelEmbedding
 
 CONDITIONINGS = ("concat", "multiply")  # how a conditional generator takes its class
 
@@ -39,7 +40,7 @@ class DCGANGenerator(nn.Module):
         levels = levels_for(resolution)
         widths = [min(width * 2 ** (levels - 1 - i), max_width) for i in range(levels)]
         in_dim = z_dim + (z_dim if num_classes and not self.multiply else 0)
-        self.embed = nn.Embedding(num_classes, z_dim) if num_classes else None
+        self.embed = LabelEmbedding(num_classes, z_dim) if num_classes else None
         self.project = nn.Sequential(
             nn.Linear(in_dim, widths[0] * 16, bias=False), nn.BatchNorm1d(widths[0] * 16), nn.ReLU(inplace=True)
         )

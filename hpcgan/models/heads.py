@@ -8,6 +8,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from hpcgan.models.label_embedding import LabelEmbedding
+
 CONDITIONALS = ("none", "projection", "aux")
 
 
@@ -17,7 +19,7 @@ class DiscriminatorHeads(nn.Module):
         if conditional not in CONDITIONALS:
             raise ValueError(f"conditional {conditional!r}: expected one of {', '.join(CONDITIONALS)}")
         self.logit = wrap(nn.Linear(feature_dim, 1))
-        self.project = wrap(nn.Embedding(num_classes, feature_dim)) if conditional == "projection" else None
+        self.project = wrap(LabelEmbedding(num_classes, feature_dim)) if conditional == "projection" else None
         self.classify = wrap(nn.Linear(feature_dim, num_classes)) if conditional == "aux" else None
 
     def forward(self, h: torch.Tensor, labels: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor | None]:

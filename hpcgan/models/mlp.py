@@ -5,12 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from hpcgan.models.label_embedding import LabelEmbedding
+
 
 class MLPGenerator(nn.Module):
     def __init__(self, resolution: int, z_dim: int = 128, width: int = 256, num_classes: int = 0) -> None:
         super().__init__()
         self.z_dim, self.num_classes, self.resolution = z_dim, num_classes, resolution
-        self.embed = nn.Embedding(num_classes, z_dim) if num_classes else None
+        self.embed = LabelEmbedding(num_classes, z_dim) if num_classes else None
         in_dim = z_dim * (2 if num_classes else 1)
         self.net = nn.Sequential(
             nn.Linear(in_dim, width), nn.LeakyReLU(0.2, True),

@@ -43,6 +43,7 @@ from torch import nn
 
 from hpcgan.models.dcgan import levels_for
 from hpcgan.models.grouped_conv import GroupedConv2d
+from hpcgan.models.label_embedding import LabelEmbedding
 from hpcgan.models.resample import downsample2x, upsample2x
 
 EXPANSION = 2  # a block's hidden width is twice its width
@@ -96,7 +97,7 @@ class R3Generator(nn.Module):
         self.z_dim, self.num_classes, self.multiply = z_dim, num_classes, conditioning == "multiply"
         widths = stage_widths(resolution, width, max_width)
         total = blocks * len(widths)
-        self.embed = nn.Embedding(num_classes, z_dim) if num_classes else None  # N(0, 1), like z
+        self.embed = LabelEmbedding(num_classes, z_dim) if num_classes else None  # N(0, 1), like z
         in_dim = z_dim * (2 if num_classes and not self.multiply else 1)
         self.basis = nn.Parameter(torch.randn(widths[0], 4, 4))
         self.to_basis = _he(nn.Linear(in_dim, widths[0], bias=False), 1.0)
@@ -154,7 +155,7 @@ class R3Discriminator(nn.Module):
         self.conditional = conditional == "projection" and num_classes > 0
         out_dim = widths[-1] if self.conditional else 1
         self.out = _he(nn.Linear(widths[-1], out_dim), 1.0)
-        self.embed = nn.Embedding(num_classes, out_dim) if self.conditional else None
+        self.embed = LabelEmbedding(num_classes, out_dim) if self.conditional else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> tuple[torch.Tensor, None]:
         h = self.from_image(x)

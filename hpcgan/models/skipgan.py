@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from hpcgan.models.dcgan import levels_for
+from hpcgan.models.label_embedding import LabelEmbedding
 
 
 class UpBlock(nn.Module):
@@ -37,7 +38,7 @@ class SkipGenerator(nn.Module):
         self.z_dim, self.num_classes = z_dim, num_classes
         levels = levels_for(resolution)
         widths = [min(width * 2 ** (levels - i), max_width) for i in range(levels + 1)]  # 4 px .. resolution
-        self.embed = nn.Embedding(num_classes, z_dim) if num_classes else None
+        self.embed = LabelEmbedding(num_classes, z_dim) if num_classes else None
         in_dim = z_dim * (2 if num_classes else 1)
         self.project = nn.Sequential(
             nn.Linear(in_dim, widths[0] * 16, bias=False), nn.BatchNorm1d(widths[0] * 16), nn.ReLU(True)

@@ -31,6 +31,8 @@ AugmentName = Literal["brightness", "contrast", "translation", "jpeg"]  # models
 DiffAugmentName = Literal["brightness", "contrast", "translation"]  # as above, but jpeg has no gradient
 GuardPolicy = Literal["lr", "reseed", "both"]  # train/guard.py POLICIES
 ExtractorName = Literal["random", "inception", "xrv"]  # eval/extractors.py EXTRACTORS
+LabelSampling = Literal["data", "balanced"]  # data/label_sets.py LabelSets.draw
+RealBalance = Literal["none", "findings"]  # data/loader.py BALANCES
 EvalSplit = Literal["train", "val"]  # a shard set's splits (data/sources.py), test kept out of training
 AugmentList = Annotated[str, CommaList(AugmentName)]
 DiffAugmentList = Annotated[str, CommaList(DiffAugmentName)]
@@ -103,6 +105,10 @@ class TrainConfig:
     jpeg_quality: int = key(40, "the jpeg augmentation draws a quality from [jpeg_quality, 95]")
     diffaugment: DiffAugmentList = key("", "DiffAugment: applied to real and fake images before D")
     num_workers: int = key(2, "data loader processes per rank")
+    label_sampling: LabelSampling = key("data", "the fakes' classes / label sets: as often as in the data, or "
+                                        "balanced (every class, every finding equally often)")  # fmt: skip
+    balance: RealBalance = key("none", "findings: real batches drawn so that every class / finding is seen "
+                               "equally often (rare findings oversampled), the issue's data.balance")  # fmt: skip
     log_every: int = key(10, "steps between metric records (metrics.jsonl)")
     sample_every: int = key(500, "steps between sample grids (0: only at the end)")
     channels_last: bool = key(True, "NHWC convolutions (faster in oneDNN and on tensor cores); see bench train")
@@ -143,7 +149,7 @@ LATER_KEYS = {
     "loss": {"r2_gamma": 0.0, "gamma_decay": 1.0, "penalty_every": 1},
     "optim": {"beta2_start": 0.0, "lr_decay": 1.0},
     "train": {"ema_kimg": 0.0, "ema_rampup_ratio": 0.05, "schedule_kimg": 0.0, "ada": False, "ada_target": 0.6,
-              "ada_kimg": 0.0, "ada_interval": 4},
+              "ada_kimg": 0.0, "ada_interval": 4, "label_sampling": "data", "balance": "none"},
 }  # fmt: skip
 
 # Cadences, and how the work is spread over ranks: a checkpoint resumes under any of them (a DDP

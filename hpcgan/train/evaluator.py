@@ -33,6 +33,7 @@ TRAINING_METRICS = ("fid_kid", "precision_recall", "near_duplicates")
 class Evaluator:
     def __init__(self, config: EvalConfig, shard_set: ShardSet, device: torch.device, main: bool) -> None:
         self.config, self.shard_set, self.device, self.main = config, shard_set, device, main
+        self.label_sets = shard_set.label_sets
         self.best_fid = float("inf")
         self._real: RealSide | None = None  # built at the first evaluation (loads the extractor)
 
@@ -51,9 +52,12 @@ class Evaluator:
                                   self.device)  # fmt: skip
         was_training = g.training
         g.eval()
-        sampler = LatentSampler(g, z_dim, generator_classes(g, num_classes), EVAL_SEED, self.device)
+        classes = generator_classes(g, num_classes)
+        sampler = LatentSampler(g, z_dim, classes, EVAL_SEED, self.device, self.label_sets if classes else None)
         try:
-            return compute(TRAINING_METRICS, MetricInputs(self._real, sampler, self.config.n))
+            # A multi-label run is also measured finding by finding: rare findings are what it is for.
+            names = TRAINING_METRICS + (("fid_per_finding",) if sampler.multi_label else ())
+            return compute(names, MetricInputs(self._real, sampler, self.config.n))
         finally:
             g.train(was_training)
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from hpcgan.models.ada_pipeline import ada_augment
 from hpcgan.models.augment import augment
 from hpcgan.models.losses import RELATIVISTIC, d_loss, g_loss, gradient_penalty, zero_centred_penalties
 from hpcgan.train.config import RunConfig
+from hpcgan.train.fake_labels import FakeLabels, class_loss
 
 
 @dataclass
@@ -32,10 +32,9 @@ class StepStats:
     real_signs: torch.Tensor | float = 0.0  # ADA's heuristic: the sum of sign(D(real)) over the batch
 
 
-def sample_latent(config: RunConfig, n: int, num_classes: int, gen: torch.Generator, device) -> tuple:
+def sample_latent(config: RunConfig, n: int, fake_labels: FakeLabels, gen: torch.Generator, device) -> tuple:
     z = torch.randn(n, config.model.z_dim, generator=gen, device=device)
-    labels = torch.randint(0, max(num_classes, 1), (n,), generator=gen, device=device)
-    return z, labels
+    return z, fake_labels.draw(n, gen, device)
 
 
 def _augment_for_d(config: RunConfig, images: torch.Tensor, gen: torch.Generator, ada_p: float) -> torch.Tensor:
@@ -46,13 +45,13 @@ def _augment_for_d(config: RunConfig, images: torch.Tensor, gen: torch.Generator
 
 
 def discriminator_loss(
-    config: RunConfig, g, d, real: torch.Tensor, labels: torch.Tensor, num_classes: int, gen: torch.Generator,
-    ada_p: float = 0.0, gamma_scale: float = 1.0,
+    config: RunConfig, g, d, real: torch.Tensor, labels: torch.Tensor, labels_of_fakes: FakeLabels,
+    gen: torch.Generator, ada_p: float = 0.0, gamma_scale: float = 1.0,
 ) -> tuple[torch.Tensor, StepStats]:  # fmt: skip
     """`gamma_scale`: the factor on loss.r1_gamma and loss.r2_gamma this step (the schedule's decay, x k on
     every k-th step with loss.penalty_every=k, 0 on the others)."""
     c, n = config, len(real)
-    z, fake_labels = sample_latent(c, n, num_classes, gen, real.device)
+    z, fake_labels = sample_latent(c, n, labels_of_fakes, gen, real.device)
     bigan = c.model.arch == "bigan"
     with torch.no_grad():  # no G graph, and no DDP reduction armed for G
         if bigan:  # D scores (x, E(x)) against (G(z), z)
@@ -108,7 +107,7 @@ def discriminator_loss(
             penalty = penalty + gamma / 2 * term
     if class_logits is not None:
         loss = loss + c.loss.aux_weight * (
-            F.cross_entropy(class_logits[:n], labels) + F.cross_entropy(class_logits[n : 2 * n], fake_labels)
+            class_loss(class_logits[:n], labels) + class_loss(class_logits[n : 2 * n], fake_labels)
         )
     with torch.no_grad():
         # A relativistic D's logits have no zero point: it is right when it orders a pair correctly.
@@ -128,7 +127,7 @@ def generator_loss(
     g,
     d_module,
     n: int,
-    num_classes: int,
+    labels_of_fakes: FakeLabels,
     gen: torch.Generator,
     device,
     real: torch.Tensor | None = None,
@@ -137,7 +136,7 @@ def generator_loss(
 ) -> tuple[torch.Tensor, StepStats]:
     """`real`: this step's real batch, which BiGAN's encoder encodes and the relativistic loss
     pairs with the fakes (D sees it augmented as in its own step)."""
-    z, fake_labels = sample_latent(config, n, num_classes, gen, device)
+    z, fake_labels = sample_latent(config, n, labels_of_fakes, gen, device)
     if config.model.arch == "bigan":
         fake, encoded = g(z, fake_labels, real)
         fake, real = _augment_for_d(config, fake, gen, ada_p), _augment_for_d(config, real, gen, ada_p)  # as D saw them
@@ -155,5 +154,5 @@ def generator_loss(
             real_logits, _ = d_module(_augment_for_d(config, real, gen, ada_p), real_labels)
     loss = g_loss(config.loss.kind, logits, real_logits)
     if class_logits is not None:
-        loss = loss + config.loss.aux_weight * F.cross_entropy(class_logits, fake_labels)
+        loss = loss + config.loss.aux_weight * class_loss(class_logits, fake_labels)
     return loss, StepStats(loss.detach())

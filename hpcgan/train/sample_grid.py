@@ -1,5 +1,6 @@
 """The sample grids: the same fixed latents drawn every `train.sample_every` steps and at the end,
-so the grids of one run show the same 64 images developing (classes in fixed columns)."""
+so the grids of one run show the same 64 images developing (classes in fixed columns; for a
+multi-label set, column c holds the most common label set with class c)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from PIL import Image
 from torch import nn
 
 from hpcgan.atomic import write_bytes
+from hpcgan.data.label_sets import SEPARATOR, LabelSets
 from hpcgan.runs.layout import RunPaths
 
 SAMPLE_GRID = 64  # images in each sample grid
@@ -21,12 +23,15 @@ GRID_COLUMNS = math.ceil(math.sqrt(SAMPLE_GRID))  # save_grid's layout
 
 
 class SampleGrids:
-    def __init__(self, run_dir: Path, every: int, z_dim: int, num_classes: int, seed: int, enabled: bool) -> None:
+    def __init__(self, run_dir: Path, every: int, z_dim: int, num_classes: int, seed: int, enabled: bool,
+                 label_sets: LabelSets | None = None) -> None:  # fmt: skip
         self.paths, self.every, self.enabled = RunPaths(run_dir), every, enabled
         fixed = torch.Generator(device="cpu").manual_seed(seed)
         self.z = torch.randn(SAMPLE_GRID, z_dim, generator=fixed)
         # Column c of the grid holds class c mod K: fixed columns for any number of classes.
         self.labels = (torch.arange(SAMPLE_GRID) % GRID_COLUMNS) % max(num_classes, 1)
+        if label_sets is not None:
+            self.labels = label_sets.hot_tensor([column_set(label_sets, int(c)) for c in self.labels])
 
     def should_sample(self, step: int) -> bool:
         return bool(self.every and step % self.every == 0)
@@ -45,6 +50,12 @@ class SampleGrids:
             save_grid(images, path)
         except OSError as exc:  # a picture for people: training goes on without it
             warnings.warn(f"{path}: sample grid not written ({exc.strerror or exc}); training goes on", stacklevel=1)
+
+
+def column_set(label_sets: LabelSets, c: int) -> str:
+    """The label set of a multi-label grid's column for class c: the most common set holding c."""
+    name = label_sets.classes[c]
+    return next((n for n in label_sets.names if name in n.split(SEPARATOR)), name)
 
 
 def save_grid(images: torch.Tensor, path: Path) -> None:

@@ -35,6 +35,7 @@ from hpcgan.train.checkpointer import Checkpointer
 from hpcgan.train.config import RunConfig, check, networks_for
 from hpcgan.train.ema_generator import EmaGenerator
 from hpcgan.train.evaluator import Evaluator
+from hpcgan.train.fake_labels import FakeLabels
 from hpcgan.train.gan_steps import StepStats, discriminator_loss, generator_loss
 from hpcgan.train.guard import DivergenceGuard
 from hpcgan.train.optimizers import make_optimizer, param_digest
@@ -78,6 +79,9 @@ class Trainer:
                             f"{c.model.resolution} px (override model.resolution or re-shard)")  # fmt: skip
         self.classes = self.shard_set.classes
         self.num_classes = len(self.classes)
+        self.label_sets = self.shard_set.label_sets  # None unless the set is multi-label
+        self.fake_labels = FakeLabels(self.num_classes, self.label_sets, c.train.label_sampling,
+                                      self.shard_set.train_class_counts())  # fmt: skip
 
         # Construct networks: the same seed on every rank gives the same initial weights.
         torch.manual_seed(c.seed)
@@ -88,7 +92,8 @@ class Trainer:
         self.ema = EmaGenerator(c.train, g, self.device)  # copied before a strategy wraps or partitions G
         self.strategy = self._strategy(g, d, make_optimizer(c.optim, g, "g"), make_optimizer(c.optim, d, "d"))
         self.loader = ShardLoader(self.shard_set, c.train.batch_size, seed=c.seed, rank=self.rank,
-                                  world_size=self.world, num_workers=c.train.num_workers)  # fmt: skip
+                                  world_size=self.world, num_workers=c.train.num_workers,
+                                  balance=c.train.balance)  # fmt: skip
         self.step, self._skips_warned = 0, 0
         self.images_per_step = c.train.batch_size * self.world * c.optim.d_steps  # real images D sees
         horizon = c.train.schedule_kimg * 1000 or c.train.steps * self.images_per_step
@@ -112,7 +117,8 @@ class Trainer:
         if main:
             write_json(RunPaths(self.run_dir).config, c.to_dict())
         self.log = TrainingLog(self.run_dir, c.train.log_every, c.train.steps, self.world, main)
-        self.samples = SampleGrids(self.run_dir, c.train.sample_every, c.model.z_dim, self.num_classes, c.seed, main)
+        self.samples = SampleGrids(self.run_dir, c.train.sample_every, c.model.z_dim, self.num_classes, c.seed, main,
+                                   self.label_sets)  # fmt: skip
         self._batches = self._endless_batches()
 
     def _strategy(self, g, d, opt_g, opt_d) -> Strategy:
@@ -239,7 +245,7 @@ class Trainer:
         self._real, self._real_labels = real, labels  # BiGAN's G step encodes the same real batch
         g, d = self.strategy.modules()
         with self.precision.autocast():
-            loss, stats = discriminator_loss(self.config, g, d, real, labels, self.num_classes, gen, self.ada.p,
+            loss, stats = discriminator_loss(self.config, g, d, real, labels, self.fake_labels, gen, self.ada.p,
                                              self.step_schedules.gamma_scale(self.step))  # fmt: skip
         if self._inject_nan():
             loss = loss * float("nan")
@@ -255,7 +261,7 @@ class Trainer:
         try:
             with self.precision.autocast():
                 loss, stats = generator_loss(self.config, self.strategy.modules()[0], d_module,
-                                             self.config.train.batch_size, self.num_classes,
+                                             self.config.train.batch_size, self.fake_labels,
                                              self._generator(PURPOSE_G, k), self.device, self._real,
                                              self._real_labels, self.ada.p)  # fmt: skip
             stats.grad_norm = self.strategy.step(loss, "g")
@@ -325,6 +331,7 @@ class Trainer:
             "rng": gather_object([rng_states()]),  # one entry per rank
             "world_size": self.world,
             "classes": self.classes,
+            "label_sets": self.label_sets.to_dict() if self.label_sets else None,
             "best_fid": self.evaluator.best_fid,
             "schedules": self.schedules.state_dict(),
             "ada": self.ada.state_dict(),
