@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from hpcgan.atomic import sha256_file
+from hpcgan.data.label_sets import LabelSets
 from hpcgan.errors import UserError
 from hpcgan.models.latents import LatentSampler
 from hpcgan.runs.checkpoints import read_marker
@@ -35,6 +36,12 @@ class LoadedGenerator:
     resolution: int
     z_dim: int
     device: torch.device
+    label_sets: LabelSets | None = None  # a multi-label run's training label sets
+
+    @property
+    def multi_label(self) -> bool:
+        """Conditioned on label sets (multi-hot) rather than one class."""
+        return self.conditional and self.label_sets is not None
 
     @property
     def classes(self) -> list[str]:
@@ -44,7 +51,7 @@ class LoadedGenerator:
     def sampler(self, seed: int = 0) -> LatentSampler:
         """Its images by number, under the one latent rule (hpcgan/models/latents.py)."""
         classes = len(self.run_classes) if self.conditional else 0
-        return LatentSampler(self.g, self.z_dim, classes, seed, self.device)
+        return LatentSampler(self.g, self.z_dim, classes, seed, self.device, self.label_sets if classes else None)
 
 
 def load_generator(run: str | Path, device: str | torch.device | None = None) -> LoadedGenerator:
@@ -62,9 +69,11 @@ def load_generator(run: str | Path, device: str | torch.device | None = None) ->
     try:
         config = RunConfig.from_dict(state["config"])
         classes = [str(c) for c in state["classes"]]
+        # Checkpoints from before label sets have no key: single-label.
+        label_sets = LabelSets.from_dict(state["label_sets"]) if state.get("label_sets") else None
         which = "ema" if state["ema"] else "g"  # train.ema=0 saves an empty dict
         weights, step = state[which], int(state["step"])
-    except (KeyError, TypeError, IndexError) as exc:
+    except (KeyError, TypeError, IndexError, ValueError, AttributeError) as exc:
         raise UserError(f"{path}: not an hpcgan training checkpoint (no {exc})") from None
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     g, _ = networks_for(config, len(classes))
@@ -89,4 +98,5 @@ def load_generator(run: str | Path, device: str | torch.device | None = None) ->
         resolution=config.model.resolution,
         z_dim=config.model.z_dim,
         device=device,
+        label_sets=label_sets,
     )
