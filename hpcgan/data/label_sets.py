@@ -10,13 +10,16 @@ set by NO_FINDING.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-
-import torch
+from typing import TYPE_CHECKING
 
 from hpcgan.errors import UserError
+
+if TYPE_CHECKING:  # torch loads where tensors are made: index.json readers (status, report) run without it
+    import torch
 
 NO_FINDING = "No Finding"
 SEPARATOR = "|"
@@ -60,12 +63,16 @@ def decode_hot(data: bytes, num_classes: int) -> int | None:
 
 def masks_to_hot(masks: torch.Tensor, num_classes: int) -> torch.Tensor:
     """Bitmasks [B] -> float multi-hot [B, num_classes]."""
+    import torch
+
     bits = torch.arange(num_classes, device=masks.device)
     return ((masks.unsqueeze(1) >> bits) & 1).float()
 
 
 def hot_to_masks(hot: torch.Tensor) -> torch.Tensor:
     """Multi-hot [B, C] -> int64 bitmasks [B] (the latent rule's key of a label set)."""
+    import torch
+
     weights = 1 << torch.arange(hot.shape[1], device=hot.device)
     return (hot.round().long() * weights).sum(dim=1)
 
@@ -99,6 +106,8 @@ class LabelSets:
         return hot_of(name.split(SEPARATOR), self.classes)
 
     def hot_tensor(self, names: Sequence[str]) -> torch.Tensor:
+        import torch
+
         return torch.tensor([self.hot(n) for n in names], dtype=torch.float32).reshape(len(names), len(self.classes))
 
     def finding_counts(self) -> dict[str, int]:
@@ -128,13 +137,12 @@ class LabelSets:
                             "pass --allow-unseen to draw it anyway")  # fmt: skip
         return name
 
-    def _cumulative(self, weights: Sequence[float]) -> torch.Tensor:
-        total = sum(weights)
-        return torch.tensor([sum(weights[: i + 1]) / total for i in range(len(weights))], dtype=torch.float64)
 
     def draw(self, n: int, gen: torch.Generator, device: torch.device | str, balanced: bool = False) -> torch.Tensor:
         """n label sets as multi-hot [n, C] on `device`: from the training distribution, or with
         `balanced` each class equally likely (a class first, then a set holding it, by count)."""
+        import torch
+
         names = self.names
         hot = self.hot_tensor(names).to(device)
         counts = torch.tensor([float(self.counts[n]) for n in names], device=device)
@@ -158,7 +166,8 @@ class LabelSets:
         names = [n for n in self.names if containing is None or containing in n.split(SEPARATOR)]
         if not names:
             raise UserError(f"no training image has {containing!r}; it has no generated images to compare")
-        cdf = self._cumulative([float(self.counts[n]) for n in names]).tolist()
+        total = sum(self.counts[n] for n in names)
+        cdf = list(itertools.accumulate(self.counts[n] / total for n in names))
         picked = []
         for i in indices:
             u = (int(i) * GOLDEN) % 1.0
