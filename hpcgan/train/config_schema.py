@@ -31,7 +31,7 @@ AugmentName = Literal["brightness", "contrast", "translation", "jpeg"]  # models
 DiffAugmentName = Literal["brightness", "contrast", "translation"]  # as above, but jpeg has no gradient
 GuardPolicy = Literal["lr", "reseed", "both"]  # train/guard.py POLICIES
 ExtractorName = Literal["random", "inception", "xrv"]  # eval/extractors.py EXTRACTORS
-LabelSampling = Literal["data", "balanced"]  # data/label_sets.py LabelSets.draw
+LabelSampling = Literal["auto", "data", "balanced"]  # train/fake_labels.py LABEL_SAMPLINGS
 RealBalance = Literal["none", "findings"]  # data/loader.py BALANCES
 EvalSplit = Literal["train", "val"]  # a shard set's splits (data/sources.py), test kept out of training
 AugmentList = Annotated[str, CommaList(AugmentName)]
@@ -105,8 +105,9 @@ class TrainConfig:
     jpeg_quality: int = key(40, "the jpeg augmentation draws a quality from [jpeg_quality, 95]")
     diffaugment: DiffAugmentList = key("", "DiffAugment: applied to real and fake images before D")
     num_workers: int = key(2, "data loader processes per rank")
-    label_sampling: LabelSampling = key("data", "the fakes' classes / label sets: as often as in the data, or "
-                                        "balanced (every class, every finding equally often)")  # fmt: skip
+    label_sampling: LabelSampling = key("auto", "the fakes' classes / label sets: auto (classes uniform, label sets "
+                                        "as in the data), data (both as in the data), balanced (every class, every "
+                                        "finding equally often)")  # fmt: skip
     balance: RealBalance = key("none", "findings: real batches drawn so that every class / finding is seen "
                                "equally often (rare findings oversampled), the issue's data.balance")  # fmt: skip
     log_every: int = key(10, "steps between metric records (metrics.jsonl)")
@@ -149,7 +150,7 @@ LATER_KEYS = {
     "loss": {"r2_gamma": 0.0, "gamma_decay": 1.0, "penalty_every": 1},
     "optim": {"beta2_start": 0.0, "lr_decay": 1.0},
     "train": {"ema_kimg": 0.0, "ema_rampup_ratio": 0.05, "schedule_kimg": 0.0, "ada": False, "ada_target": 0.6,
-              "ada_kimg": 0.0, "ada_interval": 4, "label_sampling": "data", "balance": "none"},
+              "ada_kimg": 0.0, "ada_interval": 4, "label_sampling": "auto", "balance": "none"},
 }  # fmt: skip
 
 # Cadences, and how the work is spread over ranks: a checkpoint resumes under any of them (a DDP

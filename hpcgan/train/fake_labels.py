@@ -15,6 +15,8 @@ import torch.nn.functional as F
 
 from hpcgan.data.label_sets import LabelSets
 
+LABEL_SAMPLINGS = ("auto", "data", "balanced")
+
 
 @dataclass(frozen=True)
 class FakeLabels:

@@ -53,6 +53,7 @@ def test_the_choice_error_reads_as_documented():
 
 
 def test_the_literals_agree_with_the_registries_they_mirror():
+    from hpcgan.data.loader import BALANCES
     from hpcgan.data.sources import SPLIT_NAMES
     from hpcgan.eval.extractors import EXTRACTORS
     from hpcgan.models.augment import POLICIES
@@ -60,6 +61,7 @@ def test_the_literals_agree_with_the_registries_they_mirror():
     from hpcgan.models.dcgan import CONDITIONINGS
     from hpcgan.models.heads import CONDITIONALS
     from hpcgan.models.losses import LOSSES
+    from hpcgan.train.fake_labels import LABEL_SAMPLINGS
     from hpcgan.train.guard import POLICIES as GUARD_POLICIES
     from hpcgan.train.precision import PRECISIONS
 
@@ -71,6 +73,7 @@ def test_the_literals_agree_with_the_registries_they_mirror():
     assert args(schema.DiffAugmentName) == tuple(p for p in POLICIES if p != "jpeg")  # jpeg has no gradient
     assert args(schema.GuardPolicy) == GUARD_POLICIES and args(schema.ExtractorName) == EXTRACTORS
     assert set(args(schema.EvalSplit)) <= set(SPLIT_NAMES.values())
+    assert args(schema.LabelSampling) == LABEL_SAMPLINGS and args(schema.RealBalance) == BALANCES
 
 
 def test_every_preset_passes_the_check():
