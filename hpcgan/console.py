@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-console = Console(stderr=True)
+# soft_wrap: lines are never broken at the console width (80 columns when captured): paths stay whole.
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _columns() -> tuple:

@@ -70,6 +70,7 @@ def run_submit(args: argparse.Namespace) -> int:
         # Plain print (to stderr, as before): the script must come out exactly as it would be
         # submitted; a rich console wraps long lines at 80 columns on a pipe and rewrites :emoji:.
         print(script, file=sys.stderr)
+        _say_if_unchecked()
         for run in runs:
             print(f"# {run.run_dir}: overrides {' '.join(run.overrides) or '(none)'}", file=sys.stderr)
         print(json.dumps(runs[0].config.to_dict(), indent=1), file=sys.stderr)
@@ -80,6 +81,14 @@ def run_submit(args: argparse.Namespace) -> int:
     watch = submitted[0].run_dir.parent if len(submitted) > 1 else submitted[0].run_dir
     console.print(f"watch with: hpcgan status {watch}")
     return 0
+
+
+def _say_if_unchecked() -> None:
+    from hpcgan.launch import slurm_info
+
+    if not slurm_info.available():
+        print("# dry run without sbatch on PATH: the script was not checked against a cluster "
+              "(partition, node count)", file=sys.stderr)  # fmt: skip
 
 
 def _run_submit_eval(options: SubmitOptions) -> int:
@@ -93,6 +102,7 @@ def _run_submit_eval(options: SubmitOptions) -> int:
     names = " ".join(path.name for path in plan.checkpoints)
     if options.dry_run:
         print(script or "", file=sys.stderr)  # verbatim: no wrapping, no markup or :emoji: codes
+        _say_if_unchecked()
         say(f"# {plan.run_dir}: one array element per checkpoint: {names}")
         return 0
     say(f"submitted eval of {plan.run_dir} as job {submitted[0].job_id.split('_')[0]}: "

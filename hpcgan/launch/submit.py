@@ -103,25 +103,22 @@ def make_executor(
     """An executor for `o`; submitit's files go to `submitit_folder` (default FOLDER/slurm), the job
     name is `job_name` (default --name, or the folder's name)."""
     cluster = o.cluster
+    unchecked = o.dry_run and not slurm_info.available()  # a laptop: render the script, check nothing
     if cluster == "auto":
-        cluster = "slurm" if slurm_info.available() else "local"
+        cluster = "slurm" if slurm_info.available() or unchecked else "local"
     if cluster not in ("slurm", "local"):
         raise UserError(f"--cluster {o.cluster}: expected slurm, local or auto")
     if cluster == "slurm":
-        if not slurm_info.available():
-            raise UserError("--cluster slurm: sbatch is not on PATH (is this a SLURM login node?)")
-        partition = o.partition or slurm_info.default_partition()
-        if partition is not None:
-            total = slurm_info.partition_nodes(partition)
-            if o.nodes > total:
-                raise UserError(f"--nodes {o.nodes}: partition {partition} has only {total} node(s)")
+        if not unchecked:
+            _check_against_cluster(o)
     elif o.nodes != 1:
         raise UserError(f"--nodes {o.nodes}: --cluster local runs on this machine only (use --nodes 1)")
     for name in ("nodes", "tasks_per_node", "time_min", "signal_delay_s"):
         if getattr(o, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} {getattr(o, name)}: expected at least 1")
-    executor = submitit.AutoExecutor(folder=submitit_folder or folder / "slurm", cluster=cluster,
-                                     slurm_max_num_timeout=o.max_timeouts)  # fmt: skip
+    with _srun_not_required() if unchecked and cluster == "slurm" else contextlib.nullcontext():
+        executor = submitit.AutoExecutor(folder=submitit_folder or folder / "slurm", cluster=cluster,
+                                         slurm_max_num_timeout=o.max_timeouts)  # fmt: skip
     tasks = o.gpus_per_node or o.tasks_per_node
     params: dict[str, Any] = {
         "name": job_name or o.name or folder.name,
@@ -148,6 +145,29 @@ def make_executor(
                 params[f"slurm_{key}"] = value
     executor.update_parameters(**params)
     return executor
+
+
+@contextlib.contextmanager
+def _srun_not_required() -> Iterator[None]:
+    """A dry run off-cluster: submitit's SlurmExecutor refuses to exist without srun on PATH, though
+    rendering the script needs none (its check is the classmethod `affinity`, -1 without srun)."""
+    slurm_executor = submitit.SlurmExecutor
+    original = slurm_executor.__dict__["affinity"]
+    slurm_executor.affinity = classmethod(lambda cls: 1)
+    try:
+        yield
+    finally:
+        slurm_executor.affinity = original
+
+
+def _check_against_cluster(o: SubmitOptions) -> None:
+    if not slurm_info.available():
+        raise UserError("--cluster slurm: sbatch is not on PATH (is this a SLURM login node?)")
+    partition = o.partition or slurm_info.default_partition()
+    if partition is not None:
+        total = slurm_info.partition_nodes(partition)
+        if o.nodes > total:
+            raise UserError(f"--nodes {o.nodes}: partition {partition} has only {total} node(s)")
 
 
 def sbatch_script(executor: submitit.AutoExecutor, array_size: int = 1) -> str:
