@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 
@@ -49,6 +50,9 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:  #
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Before torch loads (its OpenMP reads this once): idle threads sleep rather than spin, which on
+    # a shared or oversubscribed node costs a tenfold slowdown (hpcgan/train/threads.py).
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     warnings.formatwarning = _one_line_warning  # no source lines under our own warnings
     parser = build_parser()
     # key=value overrides may stand anywhere among the options (argparse only takes positionals

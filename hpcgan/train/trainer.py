@@ -48,6 +48,7 @@ from hpcgan.train.step_agreement import Agreement, agree
 from hpcgan.train.step_schedules import StepSchedules
 from hpcgan.train.stop_signals import StopSignals
 from hpcgan.train.strategy import DDPStrategy, Strategy, make_accelerator
+from hpcgan.train.threads import set_torch_threads
 from hpcgan.train.training_log import TrainingLog
 
 PURPOSE_D, PURPOSE_G, PURPOSE_AUG = 1, 2, 3
@@ -70,6 +71,7 @@ class Trainer:
         self.acc = make_accelerator()
         self.rank, self.world = self.acc.process_index, self.acc.num_processes
         self.device, main = self.acc.device, self.acc.is_main_process
+        self.threads = set_torch_threads(c.train.num_workers, int(os.environ.get("LOCAL_WORLD_SIZE", 1)))
         self.precision = Precision(c.train.precision, self.device)
         self.guard = DivergenceGuard(c.guard.policy, c.guard.retries, c.guard.lr_factor)
         self._injected = 0
