@@ -1,4 +1,5 @@
-"""Summaries of a shard set: counts, class balance, resolution, and a contact sheet per class; and
+"""Summaries of a shard set: counts, class balance, resolution, and a contact sheet per class (for a
+multi-label set: counts per finding, the label sets and a sheet row per finding); and
 every problem found on the way (missing or resized shards, checksums, unreadable tars, damaged
 samples, counts that disagree with index.json), one line each, never a traceback."""
 
@@ -12,7 +13,7 @@ import statistics
 import tarfile
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
@@ -21,6 +22,7 @@ from PIL import Image, ImageDraw
 from hpcgan.atomic import write_bytes
 from hpcgan.data.formats import CorruptSample, decode_checked
 from hpcgan.data.index import INDEX_NAME, ShardInfo, ShardSet
+from hpcgan.data.label_sets import SEPARATOR, decode_hot
 
 MAX_SAMPLE_LINES = 5  # per shard; the rest of its damaged samples are counted in one more line
 
@@ -31,8 +33,9 @@ class SplitSummary:
     images: int
     shards: int
     megabytes: float
-    histogram: dict[str, int]
+    histogram: dict[str, int]  # images per class; per finding for a multi-label set (an image counts under each)
     source_short_side: tuple[int, int, int]  # min, median, max of the originals' short side, px (0s if none)
+    combinations: dict[str, int] = field(default_factory=dict)  # multi-label: images per label set, most first
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,10 @@ class _Sample:
     label: int
     meta: dict
     image: bytes
+    present: tuple[int, ...]  # the classes it has: (label,), or a multi-label sample's set (NO_FINDING if none)
+
+    def set_name(self, classes: list[str]) -> str:
+        return SEPARATOR.join(classes[i] for i in self.present)
 
 
 class _HashingReader:
@@ -67,12 +74,15 @@ def summarise(shard_set: ShardSet, problems: list[str] | None = None) -> list[Sp
     for split in shard_set.splits:
         shards = shard_set.shards(split)
         counts: Counter = Counter()
+        combinations: Counter = Counter()
         short_sides = []
         for shard, entry in zip(shards, shard_set.index["splits"][split]["shards"], strict=True):
             found = 0
             for sample in _samples(shard_set, shard, entry, problems):
                 found += 1
-                counts[shard_set.classes[sample.label]] += 1
+                counts.update(shard_set.classes[i] for i in sample.present)
+                if shard_set.multi_label:
+                    combinations[sample.set_name(shard_set.classes)] += 1
                 side = _short_side(sample.meta)
                 if side is not None:
                     short_sides.append(side)
@@ -84,7 +94,9 @@ def summarise(shard_set: ShardSet, problems: list[str] | None = None) -> list[Sp
                             f"differ from the index's {expected}")  # fmt: skip
         megabytes = sum(s.path.stat().st_size for s in shards if s.path.is_file()) / 1e6
         sides = (min(short_sides), int(statistics.median(short_sides)), max(short_sides)) if short_sides else (0, 0, 0)
-        summaries.append(SplitSummary(split, sum(counts.values()), len(shards), megabytes, dict(counts), sides))
+        images = sum(combinations.values()) if shard_set.multi_label else sum(counts.values())
+        ordered = dict(sorted(combinations.items(), key=lambda item: (-item[1], item[0])))
+        summaries.append(SplitSummary(split, images, len(shards), megabytes, dict(counts), sides, ordered))
     return summaries
 
 
@@ -155,18 +167,25 @@ def _checked(shard_set: ShardSet, members: dict[str, bytes]) -> _Sample:
         raise CorruptSample(f"class label {members.get('cls', b'')[:20]!r} is not a number") from None
     if not 0 <= label < len(classes):
         raise CorruptSample(f"label {label} outside the {len(classes)} classes")
+    present = (label,)
+    if shard_set.multi_label:
+        mask = decode_hot(members.get("hot", b""), len(classes))
+        if mask is None:
+            raise CorruptSample(f"label set (.hot) is not {len(classes)} 0/1 flags with No Finding last")
+        present = tuple(i for i in range(len(classes)) if mask >> i & 1)
     decode_checked(members[ext], ext, size)
     try:
         meta = json.loads(members.get("json", b"{}"))
     except ValueError:
         raise CorruptSample("unreadable .json metadata") from None
-    return _Sample(label, meta if isinstance(meta, dict) else {}, members[ext])
+    return _Sample(label, meta if isinstance(meta, dict) else {}, members[ext], present)
 
 
 def contact_sheet(
     shard_set: ShardSet, out: Path, per_class: int = 8, split: str = "train", seed: int = 0, tile: int = 128
 ) -> Path:
-    """A PNG with one row of `per_class` random intact samples per class, class names on the left."""
+    """A PNG with one row of `per_class` random intact samples per class, class names on the left
+    (multi-label: a row per finding of images that have it, and a No Finding row)."""
     by_class: dict[int, list[bytes]] = {i: [] for i in range(len(shard_set.classes))}
     seen: Counter = Counter()
     rng = random.Random(seed)
@@ -175,13 +194,16 @@ def contact_sheet(
     # Reservoir sampling: one pass over the split, `per_class` uniform picks per class.
     for shard, entry in zip(shard_set.shards(split), shard_set.index["splits"][split]["shards"], strict=True):
         for sample in _samples(shard_set, shard, {k: v for k, v in entry.items() if k != "sha256"}, ignored):
-            label = sample.label
-            seen[label] += 1
-            if len(by_class[label]) < per_class:
-                by_class[label].append(sample.image)
-            elif (j := rng.randrange(seen[label])) < per_class:
-                by_class[label][j] = sample.image
+            for label in sample.present:
+                seen[label] += 1
+                if len(by_class[label]) < per_class:
+                    by_class[label].append(sample.image)
+                elif (j := rng.randrange(seen[label])) < per_class:
+                    by_class[label][j] = sample.image
     margin = 110
+    if shard_set.multi_label:  # findings have long names (Enlarged Cardiomediastinum): widen to the longest
+        measure = ImageDraw.Draw(Image.new("L", (1, 1)))
+        margin = max(margin, 12 + int(max(measure.textlength(c) for c in shard_set.classes)))
     sheet = Image.new("L", (margin + per_class * tile, len(by_class) * tile), 0)
     draw = ImageDraw.Draw(sheet)
     for row, (label, images) in enumerate(by_class.items()):

@@ -11,11 +11,12 @@ from typing import Any
 import numpy as np
 
 from hpcgan.data.formats import encode
+from hpcgan.data.label_sets import NO_FINDING
 from hpcgan.data.pixels import UnreadableImage
 from hpcgan.data.preprocess import decode_source, square
 from hpcgan.data.shard_options import ShardOptions
-from hpcgan.data.shard_writer import PlannedSample, Prepared, Skipped, write_shard_set
-from hpcgan.data.sources import SourceImage, detect_layout, discover
+from hpcgan.data.shard_writer import PlannedSample, Prepared, Skipped, planned_multi_label, write_shard_set
+from hpcgan.data.sources import SourceImage, detect_layout, discover, discover_multi_label, label_mode
 
 MIN_SOURCE_SIDE = 16  # px; smaller files are icons or thumbnails, not radiographs
 
@@ -28,17 +29,30 @@ def shard_images(
     classes: list[str] | None = None,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    labels: str | None = None,
+    uncertain: str | None = None,
 ) -> dict[str, Any]:
-    """Shard every usable image under `src` into `out`; return the index."""
+    """Shard every usable image under `src` into `out`; return the index. `labels` is single, multi
+    or None (the layout's default, sources.label_mode); `uncertain` maps a CSV's -1 (default zero)."""
     resolved_layout = detect_layout(src) if layout == "auto" else layout
-    images = discover(src, resolved_layout, classes)
-    class_names = classes or sorted({im.class_name for im in images})
+    multi = label_mode(src, resolved_layout, labels, uncertain) == "multi"
+    label_settings: dict[str, Any] = {}  # none for single-label sets: their index stays as it was
+    if multi:
+        source = discover_multi_label(src, resolved_layout, classes, uncertain or "zero")
+        images, class_names = source.images, [*source.findings, NO_FINDING]
+        label_settings["labels"] = "multi"
+        if resolved_layout == "csv":
+            label_settings["uncertain"] = uncertain or "zero"
+    else:
+        images = discover(src, resolved_layout, classes)
+        class_names = classes or sorted({im.class_name for im in images})
     root = src.parent if src.is_file() else src
     settings = dict(
         options.settings(),
         source=str(src.resolve()),
         layout=resolved_layout,
         classes=class_names,
+        **label_settings,
         source_fingerprint=_fingerprint(images, root),
     )
     plan = _plan(images, class_names, root, options)
@@ -53,7 +67,9 @@ def _fingerprint(images: list[SourceImage], root: Path) -> str:
     digest = hashlib.sha256()
     for im in images:
         size = im.path.stat().st_size if im.path.is_file() else -1
-        digest.update(f"{_relative(im.path, root)}\0{im.class_name}\0{im.split}\0{size}\n".encode())
+        # A label set's findings go in too (a changed label file is refused); single-label lines as before.
+        findings = "" if im.findings is None else "\0" + "|".join(im.findings)
+        digest.update(f"{_relative(im.path, root)}\0{im.class_name}\0{im.split}\0{size}{findings}\n".encode())
     return digest.hexdigest()
 
 
@@ -80,16 +96,15 @@ def _plan(
     for split in sorted(by_split):
         members = by_split[split]
         order = np.random.default_rng([options.seed, _stable_int(split)]).permutation(len(members))
-        plan[split] = [
-            PlannedSample(
-                key=f"{split}-{i:07d}",
-                label=classes.index(members[j].class_name),
-                class_name=members[j].class_name,
-                job=(str(members[j].path), _relative(members[j].path, root)),
-            )
-            for i, j in enumerate(order)
-        ]
+        plan[split] = [_planned(f"{split}-{i:07d}", members[j], classes, root) for i, j in enumerate(order)]
     return plan
+
+
+def _planned(key: str, im: SourceImage, classes: list[str], root: Path) -> PlannedSample:
+    job = (str(im.path), _relative(im.path, root))
+    if im.findings is not None:
+        return planned_multi_label(key, im.findings, classes, job)
+    return PlannedSample(key=key, label=classes.index(im.class_name), class_name=im.class_name, job=job)
 
 
 def _stable_int(text: str) -> int:
