@@ -48,6 +48,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("phantom", help="generate procedural chest radiograph phantoms as shards")
     p.add_argument("out", type=Path)
     p.add_argument("--n", type=int, default=1000, help="number of images")
+    p.add_argument("--findings", action="store_true", help="multi-label: overlapping opacity, cardiomegaly, "
+                   "effusion and pneumothorax, each at its own prevalence (default: normal/opacity)")  # fmt: skip
     add_common_shard_options(p, 256)
     p.set_defaults(run=run_phantom)
 
@@ -89,7 +91,7 @@ def run_phantom(args: argparse.Namespace) -> int:
     from hpcgan.data.phantom import write_phantom_shards
 
     with progress_bar("rendering phantoms", total=args.n) as (advance, _):
-        index = write_phantom_shards(args.out, args.n, _options(args), advance)
+        index = write_phantom_shards(args.out, args.n, _options(args), advance, findings=args.findings)
     print_index_summary(args.out, index)
     return 0
 

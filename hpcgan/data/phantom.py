@@ -1,6 +1,7 @@
 """A procedural chest-radiograph phantom: the built-in default data for the demo and the tests.
 
-Two classes, `normal` and `opacity` (patchy consolidation in one lung). Every anatomical part
+Two classes, `normal` and `opacity` (patchy consolidation in one lung); hpcgan/data/phantom_findings.py
+draws phantoms with overlapping findings (multi-label) on the same anatomy. Every anatomical part
 varies per sample, and a sample is a pure function of (seed, index, class, size). Images follow
 radiograph convention: air is dark, bone and soft tissue bright; the image's left is the
 patient's right, so the heart shadow sits right of centre.
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -44,9 +46,43 @@ def _smooth_noise(rng: np.random.Generator, size: int, cells: int) -> np.ndarray
     return np.asarray(Image.fromarray(grid, mode="F").resize((size, size), Image.Resampling.BICUBIC))
 
 
+@dataclass
+class Chest:
+    """A drawn chest before the film, with the geometry the findings (phantom_findings.py) draw on."""
+
+    img: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    edge: float
+    body: np.ndarray
+    dome: np.ndarray
+    lungs: np.ndarray
+    lung_sides: dict[int, tuple[np.ndarray, float, float, float]]  # side -> (mask, centre u, half-width, half-height)
+    taper: np.ndarray
+    lung_dark: float  # how much air darkens the lungs
+    heart: np.ndarray
+    heart_bright: float  # how much the heart brightens the lungs it overlaps
+
+
+# Draws the heart's mask from (u, v, centre u, centre v, half-width, half-height, edge): _ellipse by default.
+HeartDraw = Callable[[np.ndarray, np.ndarray, float, float, float, float, float], np.ndarray]
+
+
 def render_phantom(seed: int, index: int, label: int, size: int) -> np.ndarray:
     """One phantom radiograph as a (size, size) uint8 array."""
     rng = np.random.default_rng([seed, index, label])
+    chest = draw_chest(rng, size)
+    if PHANTOM_CLASSES[label] == "opacity":
+        chest.img += _consolidation(rng, chest.u, chest.v, chest.lungs, size)
+    return film(rng, chest.img, size)
+
+
+def draw_chest(rng: np.random.Generator, size: int, heart: HeartDraw = _ellipse, scale_free: bool = False) -> Chest:
+    """The anatomy; `heart` draws the heart's mask from its drawn centre and size (phantom_findings
+    tilts it, and enlarges it for cardiomegaly). `scale_free` draws the same picture at every size:
+    edges no softer in body units than at 128 px (pixel-scaled edges blur a 64 px heart into a round
+    glow) and ribs at least half a pixel wide (no aliased 1-px stripes). Without it the draws and
+    arithmetic are the original ones: two-class phantoms stay byte-identical."""
     axis = np.linspace(-1.0, 1.0, size, dtype=np.float32)
     u0, v0 = np.meshgrid(axis, axis)
     # Patient position: small rotation, shift and zoom.
@@ -54,7 +90,7 @@ def render_phantom(seed: int, index: int, label: int, size: int) -> np.ndarray:
     shift_u, shift_v = rng.normal(0, 0.03, 2)
     u = (np.cos(angle) * u0 - np.sin(angle) * v0) * zoom + shift_u
     v = (np.sin(angle) * u0 + np.cos(angle) * v0) * zoom + shift_v
-    edge = 2.5 / size  # soft edges about one pixel wide at any size
+    edge = 2.5 / (max(size, 128) if scale_free else size)  # soft edges about one pixel wide
 
     # Body outline with shoulders and neck: soft tissue.
     body_w = rng.uniform(0.82, 0.97)
@@ -70,16 +106,22 @@ def render_phantom(seed: int, index: int, label: int, size: int) -> np.ndarray:
 
     # Lung fields: dark air, tapered towards the apex.
     lungs = np.zeros_like(u)
+    lung_sides = {}
+    taper = 0.65 + 0.35 * _sigmoid((v + 0.45) / 0.12)
     for side in (-1, 1):
         cu = side * rng.uniform(0.34, 0.42)
-        taper = 0.65 + 0.35 * _sigmoid((v + 0.45) / 0.12)
-        lung = _ellipse(u / taper, v, cu / taper, 0.0, rng.uniform(0.24, 0.3), rng.uniform(0.62, 0.72), edge * 3)
+        au, av = rng.uniform(0.24, 0.3), rng.uniform(0.62, 0.72)
+        lung = _ellipse(u / taper, v, cu / taper, 0.0, au, av, edge * 3)
+        lung_sides[side] = (lung * above_diaphragm, cu, au, av)
         lungs = np.maximum(lungs, lung * above_diaphragm)
-    img -= rng.uniform(0.26, 0.34) * lungs * body
+    lung_dark = rng.uniform(0.26, 0.34)
+    img -= lung_dark * lungs * body
 
     # Heart shadow, right of centre in the image.
-    heart = _ellipse(u, v, rng.uniform(0.1, 0.18), rng.uniform(0.22, 0.3), rng.uniform(0.28, 0.36), 0.27, edge * 6)
-    img += rng.uniform(0.2, 0.26) * heart * lungs + 0.05 * heart
+    hu, hv, hw, hh = rng.uniform(0.1, 0.18), rng.uniform(0.22, 0.3), rng.uniform(0.28, 0.36), 0.27
+    heart_mask = heart(u, v, hu, hv, hw, hh, edge * 6)
+    heart_bright = rng.uniform(0.2, 0.26)
+    img += heart_bright * heart_mask * lungs + 0.05 * heart_mask
 
     # Spine: a bright column with vertebral bodies.
     spine_w = rng.uniform(0.06, 0.08)
@@ -93,22 +135,24 @@ def render_phantom(seed: int, index: int, label: int, size: int) -> np.ndarray:
     # One periodic profile instead of a loop over ribs: distance to the nearest arc.
     arcs = (v - first_rib - 0.55 * lateral + 0.45 * lateral**2) / spacing
     nearest = np.rint(arcs)
-    ribs = np.exp(-((((arcs - nearest) * spacing) / 0.022) ** 2)) * ((nearest >= 0) & (nearest < 9))
-    img += 0.09 * ribs * thorax
+    # Scale-free: at least half a pixel wide, the same ink per rib.
+    rib_w, rib_ink = (float(np.hypot(0.022, 1.4 / size)), 0.09 * 0.022) if scale_free else (0.022, None)
+    ribs = np.exp(-((((arcs - nearest) * spacing) / rib_w) ** 2)) * ((nearest >= 0) & (nearest < 9))
+    img += (rib_ink / rib_w if rib_ink else 0.09) * ribs * thorax
 
     # Clavicles: slanted bands from the sternal notch to the shoulders.
     for side in (-1, 1):
         t = np.clip(side * u / 0.62, 0, 1)
         line = -0.66 + rng.uniform(-0.05, 0.02) - 0.08 * t + 0.05 * np.sin(np.pi * t)
         img += 0.16 * np.exp(-(((v - line) / 0.025) ** 2)) * (t > 0.12) * (t < 0.98)
+    return Chest(img, u, v, edge, body, dome, lungs, lung_sides, taper, lung_dark, heart_mask, heart_bright)
 
-    if PHANTOM_CLASSES[label] == "opacity":
-        img += _consolidation(rng, u, v, lungs, size)
 
-    # Film: exposure, gamma, smooth non-uniformity and grain.
+def film(rng: np.random.Generator, img: np.ndarray, size: int, grain: float = 1.0) -> np.ndarray:
+    """Film: exposure, gamma, smooth non-uniformity and grain (`grain` scales it); to uint8."""
     img = img * rng.uniform(0.9, 1.1) + 0.04 * _smooth_noise(rng, size, 6)
     img = np.clip(img, 0, 1) ** rng.uniform(0.85, 1.15)
-    img += rng.normal(0, rng.uniform(0.012, 0.025), img.shape).astype(np.float32)
+    img += rng.normal(0, rng.uniform(0.012, 0.025) * grain, img.shape).astype(np.float32)
     return np.clip(np.rint(img * 255), 0, 255).astype(np.uint8)
 
 
@@ -137,14 +181,26 @@ def _prepare_phantom(job: tuple[int, int, int], size: int, fmt: str) -> Prepared
 
 
 def write_phantom_shards(
-    out: Path, n: int, options: ShardOptions, progress: Callable[[int], None] | None = None
+    out: Path,
+    n: int,
+    options: ShardOptions,
+    progress: Callable[[int], None] | None = None,
+    findings: bool = False,
 ) -> dict[str, Any]:
-    """`n` phantoms, classes balanced and interleaved, the last `val_fraction` as a val split."""
+    """`n` phantoms, the last `val_fraction` as a val split: two classes balanced and interleaved,
+    or with `findings` a multi-label set (hpcgan/data/phantom_findings.py)."""
     if n < 1:
         raise UserError(f"--n {n}: expected at least 1")
     seed = options.seed
-    labels = np.random.default_rng(seed).permutation(np.arange(n) % len(PHANTOM_CLASSES))
     n_val = round(n * options.val_fraction)
+    if findings:
+        from hpcgan.data.phantom_findings import FINDINGS_CLASSES, findings_plan, prepare_findings_phantom
+
+        settings = dict(options.settings(), source="phantom", n=n, findings=True)
+        prepare = partial(prepare_findings_phantom, size=options.size, fmt=options.format)
+        plan = findings_plan(seed, n, n_val)
+        return write_shard_set(out, settings, FINDINGS_CLASSES, plan, prepare, options, progress)
+    labels = np.random.default_rng(seed).permutation(np.arange(n) % len(PHANTOM_CLASSES))
     splits = {"train": range(n - n_val), "val": range(n - n_val, n)}
     plan = {
         split: [
