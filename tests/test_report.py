@@ -525,3 +525,39 @@ def test_the_trained_runs_page_captions_its_grids_truly_and_its_links_resolve(ru
     assert checkpoints and all(f'href="../checkpoints/{c.name}"' in html for c in checkpoints)
     _assert_links_resolve(run_page)
     _assert_links_resolve(sweep_page)
+
+
+def test_the_run_page_lists_fid_per_finding_beside_the_overall_fid_in_chromium(tmp_path):
+    findings = ("effusion", "cardiomegaly", "No Finding")
+    run_dir = _files_run(tmp_path / "run", _shard_set(tmp_path / "shards", classes=findings), conditional="projection",
+                         fid=True)  # fmt: skip
+    per = {"effusion": {"fid": 51.25, "n_real": 30, "n_fake": 16},
+           "cardiomegaly": {"fid": 8.125, "n_real": 25, "n_fake": 16},
+           "No Finding": {"fid": 47.5, "n_real": 25, "n_fake": 16}}  # fmt: skip
+    older = {"step": 100, "fid": 60.0, "extractor": "random-not-comparable-seed0", "n_fake": 64,
+             "fid_per_finding": {k: dict(v, fid=99.0) for k, v in per.items()}}  # fmt: skip
+    newest = {"step": 200, "fid": 42.0, "kid": 0.01, "n_real": 80, "extractor": "random-not-comparable-seed0",
+              "n_fake": 64, "fid_per_finding": per}  # fmt: skip
+    with (run_dir / "metrics.jsonl").open("a") as handle:
+        handle.write(json.dumps(older) + "\n" + json.dumps(newest) + "\n")
+    page_path = build_run_report(run_dir).page
+    with _playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page, errors, broken, _ = _open(browser, page_path)
+            assert not errors and not broken, (errors, broken)
+            section = page.locator("#fids")
+            assert "FID per finding at step 200, during training" in section.inner_text()
+            rows = page.eval_on_selector_all("#fids table.per-finding tr",
+                                             "(rs) => rs.map((r) => [...r.cells].map((c) => c.innerText.trim()))")
+            assert rows == [["finding", "FID", "real images", "generated images"],
+                            ["all images", "42.00", "80", "64"],  # the overall FID of the same evaluation
+                            ["effusion", "51.25", "30", "16"], ["cardiomegaly", "8.125", "25", "16"],
+                            ["No Finding", "47.50", "25", "16"]]  # fmt: skip
+            ARTIFACTS.mkdir(exist_ok=True)
+            section.screenshot(path=str(ARTIFACTS / "report-fid-per-finding.png"))
+        finally:
+            browser.close()
+    # A run whose evaluations have no per-finding FID has no such table.
+    plain = _files_run(tmp_path / "plain", _shard_set(tmp_path / "plain-shards"), fid=True)
+    assert "per-finding" not in _page(plain) and "FID and KID" in _page(plain)

@@ -92,6 +92,9 @@ def describe(r: dict[str, Any]) -> str:
         parts.append(f"MS-SSIM {r['ms_ssim']:.3f} (real {r['ms_ssim_real']:.3f})")
     counts = f"{r['n_real']} real, " if "n_real" in r else ""
     line = "  ".join(parts) + f" ({counts}{r['n_fake']} generated, {r['extractor']})"
+    if r.get("fid_per_finding"):
+        line += "\nFID per finding: " + ", ".join(f"{name} {v['fid']:.3f} ({v['n_real']} real, {v['n_fake']} generated)"
+                                                 for name, v in r["fid_per_finding"].items())  # fmt: skip
     if "diversity" in r:
         line += "\n" + describe_verdict(r["diversity"], r["diversity_notes"])
     return line

@@ -1,6 +1,7 @@
 """`hpcgan tstr RUN`: train a small classifier on a conditional run's synthetic images and test it
 on real held-out ones (or compare real against real + synthetic with --mode augment). Parsing and
-printing only: the work is hpcgan/trained/tstr.py."""
+printing only: the work is hpcgan/trained/tstr.py. A multi-label run's classifier has one sigmoid
+output per finding and is scored by ROC AUC per finding and macro AUC."""
 
 from __future__ import annotations
 
@@ -19,7 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train on synthetic, test on real: a classifier's accuracy/F1/AUC from a conditional run's samples",
         description="Mode tstr trains one classifier on synthetic images and one on the run's real training "
         "images (the baseline); mode augment trains on real and on real + synthetic. Both are tested on the "
-        "same real held-out images, once per seed; results go to RUN/tstr/<mode>-step<N>-<test set>-<split>.json.",
+        "same real held-out images, once per seed; results go to RUN/tstr/<mode>-step<N>-<test set>-<split>.json. "
+        "On a multi-label run the classifier has a sigmoid output per finding (binary cross-entropy; No Finding "
+        "is no output) and reports ROC AUC per finding and macro AUC.",
     )
     p.add_argument("run_path", type=Path, metavar="RUN", help="run directory (newest valid checkpoint) or a .pt file")
     p.add_argument("--mode", default="tstr", help="tstr (synthetic vs real) or augment (real + synthetic vs real)")
@@ -43,7 +46,7 @@ def run_tstr(args: argparse.Namespace) -> int:
 
     options = tstr.TstrOptions(**{f.name: getattr(args, f.name) for f in fields(tstr.TstrOptions)})  # flag = field
     result, out = tstr.run_tstr(args.run_path, options, phase=_phase)
-    _print(result, out)
+    (_print_findings if result.get("label_mode") == "multi" else _print)(result, out)
     return 0
 
 
@@ -82,4 +85,36 @@ def _print(result: dict[str, Any], out: Path) -> None:
         summed = torch.tensor(confusion).sum(0).tolist()
         stdout.print(f"confusion of {arm} (rows: true {result['classes']}; summed over seeds): {summed}",
                       highlight=False)  # fmt: skip
+    console.print(f"written to {out}", highlight=False)
+
+
+def _print_findings(result: dict[str, Any], out: Path) -> None:
+    """A multi-label result: macro AUC and AUC per finding per arm, mean ± 95% CI over seeds."""
+    import sys
+
+    from rich.console import Console
+    from rich.table import Table
+
+    def cell(stat: dict[str, Any] | None) -> str:
+        if stat is None:
+            return "n/a"
+        return f"{stat['mean']:.3f}" + (f" ± {stat['ci']:.3f}" if stat["ci"] is not None else "")
+
+    findings = result["findings"]
+    table = Table(title=f"{result['mode']}: ROC AUC on {result['n_test']} real images ({result['test']}), "
+                  f"{len(result['runs']) // len(result['summary'])} seed(s), mean ± 95% CI")  # fmt: skip
+    table.add_column("trained on")
+    table.add_column("macro AUC", justify="right")
+    for finding in findings:
+        table.add_column(finding, justify="right")
+    rows = [(arm, stats, None) for arm, stats in result["summary"].items()]
+    rows.append((result["difference"]["of"], result["difference"], "bold"))
+    for name, stats, style in rows:
+        table.add_row(name, cell(stats["macro_auc"]), *(cell(stats["auc_per_finding"][f]) for f in findings),
+                      style=style)  # fmt: skip
+    stdout = Console(width=None if sys.stdout.isatty() else 160)
+    stdout.print(table)
+    for finding, reason in result["undefined"].items():
+        stdout.print(f"{finding}: AUC n/a, {reason} ({result['n_test']} images); left out of the macro AUC",
+                     highlight=False)  # fmt: skip
     console.print(f"written to {out}", highlight=False)

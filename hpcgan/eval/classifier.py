@@ -4,6 +4,10 @@ train on synthetic images, test on real ones (TSTR), or on real plus synthetic.
 Images are resized once to `size` px. Batches are drawn class-balanced (chest X-ray sets are often
 3:1 pneumonia to normal, and synthetic sets are balanced: the comparison should not hinge on the
 prior), with small random shifts and zooms; no flips, since the heart's side is anatomy.
+
+Multi-label targets (float multi-hot [N, F], one column per finding) give a sigmoid head trained
+with binary cross-entropy, one logit per finding; batches are then drawn uniformly (a class-balanced
+draw has no meaning when an image holds several findings, and ROC AUC does not hinge on the prior).
 """
 
 from __future__ import annotations
@@ -48,8 +52,9 @@ class SmallResNet(nn.Module):
     """A stride-2 stem (half the pixels before any residual block: a quarter of the cost at 64 px) +
     four residual stages (width, 2x, 4x, 8x; stride 2 after the first) + linear head."""
 
-    def __init__(self, num_classes: int, width: int = 16) -> None:
+    def __init__(self, num_classes: int, width: int = 16, multi_label: bool = False) -> None:
         super().__init__()
+        self.multi_label = multi_label  # one sigmoid per output (findings), else a softmax over classes
         widths = [width, 2 * width, 4 * width, 8 * width]
         self.stem = nn.Sequential(nn.Conv2d(1, width, 3, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU())
         pairs = zip([width, *widths[:-1]], widths, strict=True)
@@ -91,21 +96,28 @@ def train_classifier(
     seed: int,
     progress: Callable[[int], None] | None = None,
 ) -> SmallResNet:
-    """A SmallResNet trained on uint8 `images` [N, 1, S, S] with int64 `labels` [N]; `seed` fixes
-    its initialisation, batches and augmentation."""
+    """A SmallResNet trained on uint8 `images` [N, 1, S, S] with int64 `labels` [N] (softmax, cross-
+    entropy) or float multi-hot `labels` [N, num_classes] (sigmoid per output, binary cross-entropy);
+    `seed` fixes its initialisation, batches and augmentation."""
+    multi_label = labels.is_floating_point()
     gen = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = SmallResNet(num_classes, options.width)
+        model = SmallResNet(num_classes, options.width, multi_label)
     x = resize(images, options.size)
-    counts = torch.bincount(labels, minlength=num_classes).clamp(min=1)
-    weights = (1.0 / counts.double())[labels]  # class-balanced draws
+    if multi_label:
+        weights = torch.ones(len(labels), dtype=torch.double)  # uniform draws
+        loss_fn = F.binary_cross_entropy_with_logits
+    else:
+        counts = torch.bincount(labels, minlength=num_classes).clamp(min=1)
+        weights = (1.0 / counts.double())[labels]  # class-balanced draws
+        loss_fn = F.cross_entropy
     optimizer = torch.optim.AdamW(model.parameters(), lr=options.lr, weight_decay=options.weight_decay)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=options.lr, total_steps=options.steps)
     model.train()
     for _ in range(options.steps):
         batch = torch.multinomial(weights, options.batch_size, replacement=True, generator=gen)
-        loss = F.cross_entropy(model(_shift_and_zoom(x[batch], gen)), labels[batch])
+        loss = loss_fn(model(_shift_and_zoom(x[batch], gen)), labels[batch])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -117,8 +129,7 @@ def train_classifier(
 
 @torch.no_grad()
 def predict(model: SmallResNet, images: torch.Tensor, size: int, batch_size: int = 256) -> torch.Tensor:
-    """Class probabilities [N, classes] of uint8 `images`."""
+    """Class probabilities [N, classes] of uint8 `images` (per-output sigmoids for a multi-label model)."""
     model.eval()
-    return torch.cat(
-        [model(resize(images[s : s + batch_size], size)).softmax(1) for s in range(0, len(images), batch_size)]
-    )
+    norm = torch.sigmoid if getattr(model, "multi_label", False) else lambda logits: logits.softmax(1)
+    return torch.cat([norm(model(resize(images[s : s + batch_size], size))) for s in range(0, len(images), batch_size)])

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hpcgan.eval.collapse import diversity_verdict
-from hpcgan.report.collect import RunData, flat_config
+from hpcgan.report.collect import RunData, flat_config, number
 from hpcgan.report.environment import Environment
 from hpcgan.report.parts import Table
 from hpcgan.report.text import MISSING, Rich, code, fid, fmt, rich, source, when
@@ -104,10 +104,46 @@ def _event_row(e: dict[str, Any], first_start: bool) -> EventRow:
     return EventRow(when(e.get("time")), step, what, css, "; ".join(facts))
 
 
+NO_FINDING = "No Finding"  # hpcgan/data/label_sets.py's, which imports torch (a report must not)
+
+
+@dataclass(frozen=True)
+class PerFinding:
+    """The FID of each finding (class) of one evaluation, under the FID of all its images."""
+
+    title: str
+    table: Table
+    note: Rich
+
+
 @dataclass(frozen=True)
 class Fids:
     table: Table
     note: Rich
+    per_finding: PerFinding | None = None
+
+
+def per_finding(run: RunData) -> PerFinding | None:
+    """The newest evaluation with a per-finding FID (fid_per_finding, logged by the training-time
+    evaluator of a conditional run or by `hpcgan eval`), chosen as final_fid chooses."""
+    measured = [p for p in run.fids if isinstance(p.extra.get("fid_per_finding"), dict) and p.extra["fid_per_finding"]]
+    if not measured:
+        return None
+    latest = max(measured, key=lambda p: (p.step, p.source == "eval", p.n_fake or 0))
+    values = latest.extra["fid_per_finding"]
+    word = "finding" if NO_FINDING in values else "class"
+    n_real = latest.extra.get("n_real")
+    rows = [["all images", fid(latest.fid), fmt(n_real, ",.0f"), fmt(latest.n_fake, ",.0f")]]
+    for name, value in values.items():
+        value = value if isinstance(value, dict) else {}
+        rows.append([str(name), fid(number(value.get("fid"))), fmt(value.get("n_real"), ",.0f"),
+                     fmt(value.get("n_fake"), ",.0f")])  # fmt: skip
+    table = Table([word, "FID", "real images", "generated images"], rows, frozenset({1, 2, 3}), "per-finding")
+    note = rich(f"Each {word}: the real images that have it against generated images asked for a label that "
+                "holds it. Each comes from fewer images than the overall FID (FID is biased upward at small "
+                f"counts): compare {word}s at similar counts, and steps, rather than with the overall FID. A {word} "
+                "with fewer than two real images in the split has no row.")  # fmt: skip
+    return PerFinding(f"FID per {word} at step {latest.step:,}, {latest.series}", table, note)
 
 
 def fid_table(run: RunData) -> Fids | None:
@@ -123,7 +159,7 @@ def fid_table(run: RunData) -> Fids | None:
     if any(p.extractor.startswith("random") for p in run.fids):
         note = rich("The ", code("random"), " extractor is for tests and smoke runs: its FIDs compare runs with each "
                     "other, never with published values.")  # fmt: skip
-    return Fids(Table(head, rows, frozenset({0, 2, 3, *range(4, 4 + len(extras))}), "fids"), note)
+    return Fids(Table(head, rows, frozenset({0, 2, 3, *range(4, 4 + len(extras))}), "fids"), note, per_finding(run))
 
 
 @dataclass(frozen=True)
