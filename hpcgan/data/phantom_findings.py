@@ -22,7 +22,7 @@ import numpy as np
 
 from hpcgan.data.formats import encode
 from hpcgan.data.label_sets import NO_FINDING
-from hpcgan.data.phantom import Chest, _consolidation, _ellipse, _sigmoid, draw_chest, film
+from hpcgan.data.phantom_anatomy import Chest, consolidation, draw_chest, ellipse, film, sigmoid
 from hpcgan.data.shard_writer import PlannedSample, Prepared, planned_multi_label
 
 FINDINGS = ("opacity", "cardiomegaly", "effusion", "pneumothorax")
@@ -64,7 +64,7 @@ def render_findings_phantom(seed: int, index: int, findings: Sequence[str], size
     keep = (1 - gap) * (1 - fluid)  # lung tissue left: markings and consolidation live only there
     chest.img += fluid * air - (0.09 * gap - line) * (1 - fluid) + markings * keep
     if "opacity" in findings:
-        chest.img += _consolidation(streams["opacity"], chest.u, chest.v, chest.lungs * keep, size)
+        chest.img += consolidation(streams["opacity"], chest.u, chest.v, chest.lungs * keep, size)
     return film(rng, chest.img, size, grain=min(1.0, (size / 256) ** 0.5))  # a 256 px film's grain, downsized
 
 
@@ -85,7 +85,7 @@ def _heart(u, v, hu: float, hv: float, hw: float, hh: float, edge: float, enlarg
         hu, hv, hh = hu + shift, hv + 0.03, hh * taller
     du, dv = u - hu, v - hv
     c, s = math.cos(0.25), math.sin(0.25)
-    return _ellipse(c * du + s * dv, c * dv - s * du, 0.0, 0.0, hw, 0.85 * hh, edge)
+    return ellipse(c * du + s * dv, c * dv - s * du, 0.0, 0.0, hw, 0.85 * hh, edge)
 
 
 def _markings(rng: np.random.Generator, chest: Chest, size: int) -> np.ndarray:
@@ -112,7 +112,7 @@ def _markings(rng: np.random.Generator, chest: Chest, size: int) -> np.ndarray:
 
 
 def _inside_lung(point: np.ndarray, cu: float, au: float, av: float) -> bool:
-    taper = 0.65 + 0.35 * _sigmoid(np.array((point[1] + 0.45) / 0.12))
+    taper = 0.65 + 0.35 * sigmoid(np.array((point[1] + 0.45) / 0.12))
     return ((point[0] - cu) / (au * taper)) ** 2 + (point[1] / av) ** 2 < 0.93
 
 
@@ -159,7 +159,7 @@ def _pneumothorax(rng: np.random.Generator, chest: Chest, size: int):
     cv2, av2 = apical / 2, av - apical / 2
     u, v = chest.u / chest.taper, chest.v
     r = np.sqrt(((u - cu2 / chest.taper) / au2) ** 2 + ((v - cv2) / av2) ** 2)
-    collapsed = _ellipse(u, v, cu2 / chest.taper, cv2, au2, av2, chest.edge * 3)
+    collapsed = ellipse(u, v, cu2 / chest.taper, cv2, au2, av2, chest.edge * 3)
     gap = mask * (1 - collapsed)
     # The visceral pleura: a thin bright line, at least a pixel wide with its integral kept.
     width = float(np.hypot(0.008, 0.5 * 2.0 / size))
@@ -181,7 +181,7 @@ def _effusion(rng: np.random.Generator, chest: Chest, flat_side: int | None) -> 
             rise = 0.0
         t = np.clip((side * chest.u - (abs(cu) - au)) / (2 * au), 0, 1)  # 0 medial .. 1 lateral
         top = chest.dome - depth - rise * t**2
-        fluid = np.maximum(fluid, _sigmoid((chest.v - top) / soft) * (side * chest.u > 0))
+        fluid = np.maximum(fluid, sigmoid((chest.v - top) / soft) * (side * chest.u > 0))
     return fluid * rng.uniform(0.88, 1.0)
 
 
