@@ -220,7 +220,8 @@ def discover_multi_label(
     src: Path, layout: str = "auto", classes: list[str] | None = None, uncertain: str = "zero"
 ) -> MultiLabelSource:
     """Every image with its set of findings, sorted by path. `classes` picks the findings (in that
-    order): an image's other findings are dropped, so one with none of them has the empty set."""
+    order): an image's other findings are dropped, and an image with only other findings is left out
+    (it is not a No Finding image: the empty set would teach a generator that it looks normal)."""
     if not src.exists():
         raise UserError(f"{src}: no such file or folder")
     if layout == "auto":
@@ -260,7 +261,14 @@ def _nih_multi(src: Path, classes: list[str] | None) -> MultiLabelSource:
     rows = _nih_rows(src)
     seen = sorted({label for _, labels, _ in rows for label in labels} - {NO_FINDING, ""})
     findings = _pick_findings(classes, seen, src / NIH_MANIFEST)
-    return MultiLabelSource([_multi_image(path, labels, findings, split) for path, labels, split in rows], findings)
+    kept = [(path, labels, split) for path, labels, split in rows if not _only_other_findings(labels, findings)]
+    return MultiLabelSource([_multi_image(path, labels, findings, split) for path, labels, split in kept], findings)
+
+
+def _only_other_findings(present: set[str], findings: list[str]) -> bool:
+    """Findings, but none of those picked by --classes."""
+    others = present - {NO_FINDING, ""}
+    return bool(others) and not others & set(findings)
 
 
 def _csv_multi(src: Path, classes: list[str] | None, uncertain: str) -> MultiLabelSource:
@@ -299,6 +307,8 @@ def _csv_multi(src: Path, classes: list[str] | None, uncertain: str) -> MultiLab
             dropped += 1
             continue
         present = {f for f, v in flags.items() if v == 1 or (v == -1 and uncertain == "one")}
+        if not present and any(_flag(src, line, c, row.get(c)) == 1 for c in columns if c not in flags):
+            continue  # positive only for findings --classes left out: not a No Finding image
         split = _row_split(src, row.get(split_column) if split_column else None, rel)
         images.append(_multi_image(base / rel, present, findings, split))
     if dropped and not images:

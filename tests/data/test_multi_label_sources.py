@@ -94,9 +94,10 @@ def test_nih_classes_restrict_the_findings_and_others_are_dropped(tmp_path):
     shard_set = ShardSet.open(out)
     assert shard_set.classes == ["Effusion", NO_FINDING]
     samples = read_samples(out)
-    assert len(samples) == len(NIH_ROWS)  # every image is kept
     assert samples["e.png"]["hot"] == "10" and samples["g.png"]["hot"] == "10"
-    assert samples["b.png"]["hot"] == "01"  # Infiltration only: none of the kept findings, so the empty set
+    assert samples["f.png"]["hot"] == "01"  # NIH's No Finding: the empty set
+    # Infiltration only: none of the kept findings, and not a normal radiograph either: left out.
+    assert "b.png" not in samples and len(samples) == len(NIH_ROWS) - 1
 
 
 CHEXPERT_HEADER = "Path,Sex,Age,Frontal/Lateral,AP/PA,No Finding,Cardiomegaly,Edema,Pleural Effusion"
@@ -146,10 +147,13 @@ def test_csv_classes_pick_finding_columns_and_a_split_column_is_used(tmp_path):
     for i in range(3):
         make_image(folder / "img" / f"{i}.png", 40, 36, seed=i)
     manifest = folder / "list.csv"
-    manifest.write_text("path,split,Edema,Mass,sex\nimg/0.png,train,1,1,M\nimg/1.png,valid,0,1,F\nimg/2.png,test,,,F\n")
+    make_image(folder / "img" / "3.png", 40, 36, seed=3)
+    manifest.write_text("path,split,Edema,Mass,sex\nimg/0.png,train,1,1,M\nimg/1.png,valid,0,1,F\nimg/2.png,test,,,F\n"
+                        "img/3.png,train,1,0,F\n")  # fmt: skip
     run_cli("shard", manifest, tmp_path / "out", *SHARD, "--classes", "Mass")
     shard_set = ShardSet.open(tmp_path / "out")
     assert shard_set.classes == ["Mass", NO_FINDING] and shard_set.splits == ["test", "train", "val"]
+    # 3.png has Edema only: not a No Finding image, so it is left out.
     assert {n: s["hot"] for n, s in read_samples(tmp_path / "out").items()} == {"0.png": "10", "1.png": "10",
                                                                                 "2.png": "01"}  # fmt: skip
 
