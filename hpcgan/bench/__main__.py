@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from hpcgan.bench import fid, loader, memory, phantom, quality, train
+from hpcgan.bench import fid, loader, memory, phantom, quality, threads, train
 from hpcgan.errors import UserError
 
 # name -> (add the benchmark's options to its parser, run it and return the exit code)
@@ -18,6 +18,7 @@ BENCHMARKS: dict[str, tuple[Register, Run]] = {
     "memory": (memory.register, memory.run),
     "phantom": (phantom.register, phantom.run),
     "quality": (quality.register, quality.run),
+    "threads": (threads.register, threads.run),
     "train": (train.register, train.run),
 }
 
