@@ -12,8 +12,8 @@ from hpcgan.data.index import ShardSet
 from hpcgan.data.read_split import read_split
 from hpcgan.eval.classifier import ClassifierOptions
 from hpcgan.eval.tstr import compare_findings
-from hpcgan.trained.export import synthetic_label_sets
 from hpcgan.trained.generator import load_generator
+from hpcgan.trained.synthetic_draws import synthetic_label_sets
 from tests.conftest import REPO, run_cli
 
 # The run: cgan64 narrowed to width 32, real batches balanced over findings and the fakes' label sets

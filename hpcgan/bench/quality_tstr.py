@@ -15,8 +15,8 @@ from hpcgan.data.read_split import read_split, resize_uint8
 from hpcgan.eval.classification_scores import METRICS, classification_scores, mean_and_ci
 from hpcgan.eval.classifier import ClassifierOptions, predict, train_classifier
 from hpcgan.runs.records import read_run_config
-from hpcgan.trained.export import synthetic_set
 from hpcgan.trained.generator import load_generator
+from hpcgan.trained.synthetic_draws import synthetic_set
 
 CLASSIFIER_SIZE = 64  # px, as `hpcgan tstr`
 

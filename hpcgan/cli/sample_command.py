@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    from hpcgan.trained.export import check_options, export_samples, plan_label_sets
+    from hpcgan.trained.export import check_options, export_samples
+    from hpcgan.trained.export_plan import plan_label_sets
     from hpcgan.trained.generator import load_generator
 
     check_options(args.n, args.format, args.batch_size, args.seed, args.fill_to)

@@ -35,7 +35,7 @@ import torch
 from hpcgan.atomic import write_bytes, write_json
 from hpcgan.data.formats import encode
 from hpcgan.data.index import INDEX_NAME
-from hpcgan.data.label_sets import NO_FINDING, SEPARATOR, LabelSets
+from hpcgan.data.label_sets import NO_FINDING, SEPARATOR
 from hpcgan.data.shard_options import ShardOptions
 from hpcgan.data.shard_writer import (
     PROGRESS_NAME,
@@ -46,20 +46,12 @@ from hpcgan.data.shard_writer import (
 )
 from hpcgan.errors import UserError
 from hpcgan.models.latents import LATENT_RULE, LatentSampler
+from hpcgan.trained.export_plan import class_counts, plan_label_sets
 from hpcgan.trained.generator import LoadedGenerator
 
 FORMATS = ("png", "shards")
 MANIFEST_NAME = "sample.json"  # what a png export records (a shard export has index.json)
 LABELS_CSV = "labels.csv"  # a multi-label png export's label set per image
-FILL_STREAM = 0x66696C6C  # "fill": the --fill-to draws' own random stream, apart from any latent
-
-
-def class_counts(n: int, num_classes: int, only: int | None = None) -> list[int]:
-    """Images per class: all `n` to class `only`, else `n` split evenly, the remainder to the first classes."""
-    if only is not None:
-        return [n if i == only else 0 for i in range(num_classes)]
-    base, extra = divmod(n, num_classes)
-    return [base + (i < extra) for i in range(num_classes)]
 
 
 class ClassImages:
@@ -98,19 +90,6 @@ class SetImages(ClassImages):
 
     def _draw(self, ks: torch.Tensor) -> torch.Tensor:
         return self.sampler.of_set(self.name, ks)
-
-
-def synthetic_set(
-    gen: LoadedGenerator, counts: list[int], seed: int, batch_size: int = 256
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(uint8 images [N, 1, S, S], int64 labels [N]) with counts[c] images of class c, in memory:
-    the same images `hpcgan sample --seed SEED` writes for those counts."""
-    sampler = gen.sampler(seed)
-    images = [sampler.of_class(label, ks) for label, count in enumerate(counts)
-              for ks in torch.arange(count).split(batch_size)]  # fmt: skip
-    labels = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
-    empty = torch.empty((0, 1, gen.resolution, gen.resolution), dtype=torch.uint8)
-    return (torch.cat(images) if images else empty), labels.long()
 
 
 @dataclass
@@ -295,91 +274,9 @@ def _write_shards(out, settings, gen, classes, counts, streams, shard_size, prog
 # -- multi-label runs ---------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class LabelPlan:
-    """A multi-label export's images in order: image i is image ks[i] of label set names[i]."""
-
-    names: list[str]
-    ks: list[int]
-    added: dict[str, int]  # --fill-to: images appended per class (0 for a class already there); {} without
-
-    @property
-    def counts(self) -> dict[str, int]:
-        """Images per label set, in order of first appearance."""
-        counts: dict[str, int] = {}
-        for name in self.names:
-            counts[name] = counts.get(name, 0) + 1
-        return counts
-
-
-def plan_label_sets(
-    label_sets: LabelSets, n: int | None, labels: list[str] | None = None, fill_to: int | None = None,
-    seed: int = 0, allow_unseen: bool = False,
-) -> LabelPlan:  # fmt: skip
-    """The label set of every image of a multi-label export (see the module docstring): a pure
-    function of the run's label sets and the options."""
-    names: list[str] = []
-    if labels:
-        if not n:
-            raise UserError(f"--labels {labels[0]}: how many images? pass --n N (split evenly across the sets)")
-        sets = list(dict.fromkeys(label_sets.parse(text, "--labels", allow_unseen) for text in labels))
-        for name, count in zip(sets, class_counts(n, len(sets)), strict=True):
-            names += [name] * count
-    elif n:
-        names = label_sets.evaluation_names(range(n))
-    added: dict[str, int] = {}
-    if fill_to is not None:
-        real = label_sets.finding_counts()
-        for c, cls in enumerate(label_sets.classes):
-            added[cls] = short = max(0, fill_to - real[cls])
-            if short:
-                names += _fill_draws(label_sets, cls, c, short, seed, allow_unseen, fill_to)
-        if not names:
-            fewest = min(real, key=lambda cls: real[cls])
-            raise UserError(f"--fill-to {fill_to}: every finding already has {fill_to} or more training images "
-                            f"(fewest: {fewest}, {real[fewest]}); nothing to add")  # fmt: skip
-    seen: dict[str, int] = {}
-    ks = []
-    for name in names:
-        ks.append(seen.get(name, 0))
-        seen[name] = ks[-1] + 1
-    return LabelPlan(names, ks, added)
-
-
-def _fill_draws(label_sets: LabelSets, cls: str, c: int, short: int, seed: int, allow_unseen: bool,
-                fill_to: int) -> list[str]:  # fmt: skip
-    """`short` label sets holding class `cls`: the training sets that hold it, in proportion to
-    their counts (its co-occurring findings as the data has them), seeded by (seed, class)."""
-    holders = [name for name in label_sets.names if cls in name.split(SEPARATOR)]
-    if not holders:
-        if not allow_unseen:
-            raise UserError(
-                f"--fill-to {fill_to}: no training image has {cls!r}, so no label set to draw its co-occurring "
-                f"findings from; pass --allow-unseen to add images of {cls} alone"
-            )
-        holders = [cls]
-    weights = np.array([float(label_sets.counts.get(name, 1)) for name in holders])
-    rng = np.random.default_rng([seed, FILL_STREAM, c])
-    return [holders[j] for j in rng.choice(len(holders), size=short, p=weights / weights.sum()).tolist()]
-
-
 def set_folder(name: str) -> str:
     """A label set's folder (and file prefix) in a PNG export: its name with '|' as '+'."""
     return name.replace(SEPARATOR, "+")
-
-
-def synthetic_label_sets(
-    gen: LoadedGenerator, n: int, seed: int, batch_size: int = 256
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(uint8 images [n, 1, S, S], float multi-hot label sets [n, C]) of a multi-label run, in memory:
-    the images `hpcgan sample --n n --seed SEED` exports (label sets from the training distribution)."""
-    plan = plan_label_sets(gen.label_sets, n, seed=seed)
-    sampler = gen.sampler(seed)
-    images, names = [], []
-    for name, count in plan.counts.items():
-        images += [sampler.of_set(name, ks) for ks in torch.arange(count).split(batch_size)]
-        names += [name] * count
-    return torch.cat(images), gen.label_sets.hot_tensor(names)
 
 
 def _export_multi_label(gen, out, n, fmt, class_name, seed, batch_size, shard_size, progress, labels, fill_to,

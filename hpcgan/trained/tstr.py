@@ -24,8 +24,8 @@ from hpcgan.eval.classifier import ClassifierOptions
 from hpcgan.eval.memorization import Phase
 from hpcgan.eval.tstr import MODES, compare, compare_findings
 from hpcgan.runs.records import read_run_config
-from hpcgan.trained.export import synthetic_label_sets, synthetic_set
 from hpcgan.trained.generator import LoadedGenerator, load_generator
+from hpcgan.trained.synthetic_draws import synthetic_label_sets, synthetic_set
 
 RESULTS = "tstr"  # RUN/tstr/
 

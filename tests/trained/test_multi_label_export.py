@@ -24,7 +24,8 @@ from hpcgan.data.read_split import read_split
 from hpcgan.data.shard_options import ShardOptions
 from hpcgan.data.shard_writer import planned_multi_label, write_shard_set
 from hpcgan.errors import UserError
-from hpcgan.trained.export import export_samples, plan_label_sets
+from hpcgan.trained.export import export_samples
+from hpcgan.trained.export_plan import plan_label_sets
 from hpcgan.trained.generator import load_generator
 from tests.conftest import assert_one_line_error, run_cli
 
