@@ -10,13 +10,14 @@ from typing import Any
 
 import numpy as np
 
+from hpcgan.data.finding_sources import discover_multi_label, label_mode
 from hpcgan.data.formats import encode
 from hpcgan.data.label_sets import NO_FINDING
 from hpcgan.data.pixels import UnreadableImage
 from hpcgan.data.preprocess import decode_source, square
 from hpcgan.data.shard_options import ShardOptions
 from hpcgan.data.shard_writer import PlannedSample, Prepared, Skipped, planned_multi_label, write_shard_set
-from hpcgan.data.sources import SourceImage, detect_layout, discover, discover_multi_label, label_mode
+from hpcgan.data.sources import SourceImage, detect_layout, discover
 
 MIN_SOURCE_SIDE = 16  # px; smaller files are icons or thumbnails, not radiographs
 
