@@ -253,22 +253,28 @@ def _write_shards(out, settings, gen, classes, counts, streams, shard_size, prog
     def prepare(job: tuple[int, int]) -> Prepared:
         label, k = job
         gray = streams[label].image(k)
-        meta = {
-            "synthetic": True,
-            "source": f"synthetic:{gen.checkpoint}:seed={settings['seed']}:class={classes[label]}:index={k}",
-            "run": str(gen.run_dir),
-            "checkpoint_step": gen.step,
-            "generator": gen.which,
-            "seed": settings["seed"],
-            "index": k,
-            "orig_size": [gen.resolution, gen.resolution],
-            "sha256": hashlib.sha256(gray.tobytes()).hexdigest(),
-        }
-        return Prepared(encode(gray, "png"), meta)
+        return _synthetic_sample(gen, settings["seed"], f"class={classes[label]}", k, gray)
 
     # One worker: generation runs here in batches; `prepare` only slices and encodes.
     options = ShardOptions(size=gen.resolution, format="png", shard_size=shard_size, seed=settings["seed"], workers=1)
     return write_shard_set(out, settings, classes, {"train": plan}, prepare, options, progress)
+
+
+def _synthetic_sample(gen: LoadedGenerator, seed: int, drawn: str, k: int, gray: np.ndarray, **extra: Any) -> Prepared:
+    """One generated image for a shard export, with where it came from (`drawn`: its class or set)."""
+    meta = {
+        "synthetic": True,
+        "source": f"synthetic:{gen.checkpoint}:seed={seed}:{drawn}:index={k}",
+        "run": str(gen.run_dir),
+        "checkpoint_step": gen.step,
+        "generator": gen.which,
+        "seed": seed,
+        **extra,
+        "index": k,
+        "orig_size": [gen.resolution, gen.resolution],
+        "sha256": hashlib.sha256(gray.tobytes()).hexdigest(),
+    }
+    return Prepared(encode(gray, "png"), meta)
 
 
 # -- multi-label runs ---------------------------------------------------------------------------
@@ -363,19 +369,7 @@ def _write_label_shards(out, settings, gen, plan, sampler, batch_size, shard_siz
     def prepare(job: tuple[str, int]) -> Prepared:
         name, k = job
         gray = streams[name].image(k)
-        meta = {
-            "synthetic": True,
-            "source": f"synthetic:{gen.checkpoint}:seed={settings['seed']}:labels={name}:index={k}",
-            "run": str(gen.run_dir),
-            "checkpoint_step": gen.step,
-            "generator": gen.which,
-            "seed": settings["seed"],
-            "label_set": name,
-            "index": k,
-            "orig_size": [gen.resolution, gen.resolution],
-            "sha256": hashlib.sha256(gray.tobytes()).hexdigest(),
-        }
-        return Prepared(encode(gray, "png"), meta)
+        return _synthetic_sample(gen, settings["seed"], f"labels={name}", k, gray, label_set=name)
 
     options = ShardOptions(size=gen.resolution, format="png", shard_size=shard_size, seed=settings["seed"], workers=1)
     return write_shard_set(out, settings, classes, {"train": samples}, prepare, options, progress)

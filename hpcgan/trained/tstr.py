@@ -9,6 +9,7 @@ label sets from its training distribution, and its classifier has one sigmoid ou
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -93,12 +94,7 @@ def run_tstr(run: Path, o: TstrOptions, phase: Phase | None = None) -> tuple[dic
         images, labels = synthetic_set(gen, counts, seed)
         return resize_uint8(images, o.size), labels
 
-    def real_plus_synthetic(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        fake = synthetic(seed)
-        return torch.cat([real[0], fake[0]]), torch.cat([real[1], fake[1]])
-
-    arm_sets = {"real": lambda seed: real, "synthetic": synthetic, "real+synthetic": real_plus_synthetic}
-    arms = {name: arm_sets[name] for name in MODES[o.mode]}
+    arms = _arms(o.mode, real, synthetic)
     options = ClassifierOptions(o.size, o.width, o.steps, o.batch_size)
     seeds = list(range(o.seeds))
     with phase(f"tstr {o.mode}: {len(arms)} arms x {len(seeds)} seeds", len(seeds) * len(arms) * o.steps) as advance:
@@ -109,6 +105,20 @@ def run_tstr(run: Path, o: TstrOptions, phase: Phase | None = None) -> tuple[dic
         n_synthetic=n_synthetic, classifier=asdict(options),
     )  # fmt: skip
     return result, _write(gen, o, test_set, split, result)
+
+
+Labelled = tuple[torch.Tensor, torch.Tensor]  # (images, labels)
+
+
+def _arms(mode: str, real: Labelled, synthetic: Callable[[int], Labelled]) -> dict[str, Callable[[int], Labelled]]:
+    """The training sets `mode` compares, each a function of the classifier's seed."""
+
+    def real_plus_synthetic(seed: int) -> Labelled:
+        fake = synthetic(seed)
+        return torch.cat([real[0], fake[0]]), torch.cat([real[1], fake[1]])
+
+    arm_sets = {"real": lambda seed: real, "synthetic": synthetic, "real+synthetic": real_plus_synthetic}
+    return {name: arm_sets[name] for name in MODES[mode]}
 
 
 def _write(gen: LoadedGenerator, o: TstrOptions, test_set: ShardSet, split: str, result: dict[str, Any]) -> Path:
@@ -142,12 +152,7 @@ def _findings_tstr(gen: LoadedGenerator, real_set: ShardSet, test_set: ShardSet,
         images, hot = synthetic_label_sets(gen, n_synthetic, seed)  # label sets as the training data has them
         return resize_uint8(images, o.size), hot[:, :-1]
 
-    def real_plus_synthetic(seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-        fake = synthetic(seed)
-        return torch.cat([real[0], fake[0]]), torch.cat([real[1], fake[1]])
-
-    arm_sets = {"real": lambda seed: real, "synthetic": synthetic, "real+synthetic": real_plus_synthetic}
-    arms = {name: arm_sets[name] for name in MODES[o.mode]}
+    arms = _arms(o.mode, real, synthetic)
     options = ClassifierOptions(o.size, o.width, o.steps, o.batch_size)
     seeds = list(range(o.seeds))
     with phase(f"tstr {o.mode}: {len(arms)} arms x {len(seeds)} seeds", len(seeds) * len(arms) * o.steps) as advance:
