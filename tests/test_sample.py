@@ -15,6 +15,7 @@ from hpcgan.data.loader import ShardLoader
 from hpcgan.trained.export import export_samples
 from hpcgan.trained.generator import load_generator
 from tests.conftest import assert_one_line_error, file_digests, run_cli
+from tests.interrupted_export import export_interrupted
 
 TINY = [
     "model.resolution=32",
@@ -100,16 +101,7 @@ def test_interrupted_shard_export_resumes_to_the_same_bytes(runs, tmp_path, one_
     options = dict(fmt="shards", shard_size="8", batch_size=4)
     clean = export_samples(gen, tmp_path / "clean", 30, **options).index
 
-    done = [0]
-
-    def stop_in_third_shard(n):
-        done[0] += n
-        if done[0] > 21:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        export_samples(gen, tmp_path / "cut", 30, progress=stop_in_third_shard, **options)
-    assert (tmp_path / "cut" / ".progress.json").exists()
+    export_interrupted(gen, tmp_path / "cut", 30, after_images=21, **options)  # in the third shard
     # The resumed run starts each class's latent stream mid-way, after the two complete shards.
     assert export_samples(gen, tmp_path / "cut", 30, **options).index["content_hash"] == clean["content_hash"]
 

@@ -28,6 +28,7 @@ from hpcgan.trained.export import export_samples
 from hpcgan.trained.export_plan import plan_label_sets
 from hpcgan.trained.generator import load_generator
 from tests.conftest import assert_one_line_error, run_cli
+from tests.interrupted_export import export_interrupted
 
 CLASSES = ["opacity", "effusion", "cardiomegaly", "nodule", NO_FINDING]
 SHARES = (0.3, 0.2, 0.25, 0.0)  # nodule: a finding no image has
@@ -185,16 +186,7 @@ def test_interrupted_multi_label_shard_export_resumes_to_the_same_bytes(runs, tm
     gen = load_generator(runs.ml, "cpu")
     options = dict(fmt="shards", shard_size="8", batch_size=4, fill_to=50, allow_unseen=True)
     clean = export_samples(gen, tmp_path / "clean", 20, **options).index
-    done = [0]
-
-    def stop_in_third_shard(n):
-        done[0] += n
-        if done[0] > 21:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        export_samples(gen, tmp_path / "cut", 20, progress=stop_in_third_shard, **options)
-    assert (tmp_path / "cut" / ".progress.json").exists()
+    export_interrupted(gen, tmp_path / "cut", 20, after_images=21, **options)  # in the third shard
     resumed = export_samples(gen, tmp_path / "cut", 20, **options)
     assert resumed.index["content_hash"] == clean["content_hash"]
     assert resumed.added == {"opacity": 0, "effusion": 0, "cardiomegaly": 1, "nodule": 50, NO_FINDING: 0}
