@@ -8,7 +8,6 @@ pure function of (seed, index, class, size).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -16,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from hpcgan.data.formats import encode
-from hpcgan.data.phantom_anatomy import consolidation, draw_chest, film
+from hpcgan.data.phantom_anatomy import consolidation, draw_chest, film, phantom_sample
 from hpcgan.data.shard_options import ShardOptions
 from hpcgan.data.shard_writer import PlannedSample, Prepared, write_shard_set
 from hpcgan.errors import UserError
@@ -37,12 +35,7 @@ def render_phantom(seed: int, index: int, label: int, size: int) -> np.ndarray:
 def _prepare_phantom(job: tuple[int, int, int], size: int, fmt: str) -> Prepared:
     seed, index, label = job
     gray = render_phantom(seed, index, label, size)
-    meta = {
-        "source": f"phantom:seed={seed}:index={index}",
-        "orig_size": [size, size],
-        "sha256": hashlib.sha256(gray.tobytes()).hexdigest(),
-    }
-    return Prepared(encode(gray, fmt), meta)
+    return phantom_sample(gray, f"phantom:seed={seed}:index={index}", fmt)
 
 
 def write_phantom_shards(

@@ -5,11 +5,15 @@ and soft tissue bright; the image's left is the patient's right, so the heart si
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
+
+from hpcgan.data.formats import encode
+from hpcgan.data.shard_writer import Prepared
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -143,3 +147,9 @@ def consolidation(rng: np.random.Generator, u, v, lungs, size: int) -> np.ndarra
     texture = 0.6 + 0.4 * smooth_noise(rng, size, 24)
     same_side = (u * side > 0).astype(np.float32)
     return rng.uniform(0.2, 0.32) * patch * texture * lungs * same_side
+
+
+def phantom_sample(gray: np.ndarray, source: str, fmt: str) -> Prepared:
+    """A rendered phantom as a shard sample: its pixels' digest stands in for a source file's."""
+    meta = {"source": source, "orig_size": list(gray.shape), "sha256": hashlib.sha256(gray.tobytes()).hexdigest()}
+    return Prepared(encode(gray, fmt), meta)

@@ -13,16 +13,14 @@ differs from the same (seed, index) without it only by that finding.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
 from functools import partial
 
 import numpy as np
 
-from hpcgan.data.formats import encode
 from hpcgan.data.label_sets import NO_FINDING
-from hpcgan.data.phantom_anatomy import Chest, consolidation, draw_chest, ellipse, film, sigmoid
+from hpcgan.data.phantom_anatomy import Chest, consolidation, draw_chest, ellipse, film, phantom_sample, sigmoid
 from hpcgan.data.shard_writer import PlannedSample, Prepared, planned_multi_label
 
 FINDINGS = ("opacity", "cardiomegaly", "effusion", "pneumothorax")
@@ -202,9 +200,4 @@ def findings_plan(seed: int, n: int, n_val: int) -> dict[str, list[PlannedSample
 def prepare_findings_phantom(job: tuple[int, int, tuple[str, ...]], size: int, fmt: str) -> Prepared:
     seed, index, findings = job
     gray = render_findings_phantom(seed, index, findings, size)
-    meta = {
-        "source": f"phantom:seed={seed}:index={index}:findings",
-        "orig_size": [size, size],
-        "sha256": hashlib.sha256(gray.tobytes()).hexdigest(),
-    }
-    return Prepared(encode(gray, fmt), meta)
+    return phantom_sample(gray, f"phantom:seed={seed}:index={index}:findings", fmt)
