@@ -14,7 +14,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from hpcgan.errors import UserError
 from hpcgan.eval.extractors import build_extractor
 from hpcgan.eval.inception import find_weights
 from hpcgan.launch import slurm_info
+from hpcgan.launch.container import ContainerLaunch, check_image, container_launch
 from hpcgan.launch.eval_job import EvalJob
 from hpcgan.launch.job import TrainJob
 from hpcgan.launch.submit_checks import check_folder, check_submit_options
@@ -98,10 +99,12 @@ def _check_writable(run_dir: Path, flag: str = "--run-dir") -> None:
 
 
 def make_executor(
-    o: SubmitOptions, folder: Path, submitit_folder: Path | None = None, job_name: str | None = None
-) -> submitit.AutoExecutor:
+    o: SubmitOptions, folder: Path, submitit_folder: Path | None = None, job_name: str | None = None,
+    binds: Sequence[tuple[str, Path]] = (),
+) -> submitit.AutoExecutor:  # fmt: skip
     """An executor for `o`; submitit's files go to `submitit_folder` (default FOLDER/slurm), the job
-    name is `job_name` (default --name, or the folder's name)."""
+    name is `job_name` (default --name, or the folder's name). With --container, `binds` (the option
+    that named a path, the path: what the tasks read and write) are mounted into the container."""
     cluster = o.cluster
     unchecked = o.dry_run and not slurm_info.available()  # a laptop: render the script, check nothing
     if cluster == "auto":
@@ -116,9 +119,11 @@ def make_executor(
     for name in ("nodes", "tasks_per_node", "time_min", "signal_delay_s"):
         if getattr(o, name) < 1:
             raise UserError(f"--{name.replace('_', '-')} {getattr(o, name)}: expected at least 1")
+    launch = _container_launch(o, cluster, list(binds))
+    python = {f"{cluster}_python": launch.python} if launch else {}
     with _srun_not_required() if unchecked and cluster == "slurm" else contextlib.nullcontext():
         executor = submitit.AutoExecutor(folder=submitit_folder or folder / "slurm", cluster=cluster,
-                                         slurm_max_num_timeout=o.max_timeouts)  # fmt: skip
+                                         slurm_max_num_timeout=o.max_timeouts, **python)  # fmt: skip
     tasks = o.gpus_per_node or o.tasks_per_node
     params: dict[str, Any] = {
         "name": job_name or o.name or folder.name,
@@ -143,8 +148,21 @@ def make_executor(
                            ("constraint", o.constraint), ("mem", o.mem)):  # fmt: skip
             if value:
                 params[f"slurm_{key}"] = value
+        if launch and launch.srun_args:
+            params["slurm_srun_args"] = launch.srun_args
     executor.update_parameters(**params)
     return executor
+
+
+def _container_launch(o: SubmitOptions, cluster: str, binds: list[tuple[str, Path]]) -> ContainerLaunch | None:
+    """--container: how each task starts in the image (None: submitit's own interpreter, no image)."""
+    if o.container is None:
+        return None
+    if o.container_runtime == "pyxis" and cluster != "slurm":
+        raise UserError(f"--container-runtime pyxis: pyxis is an srun plugin, and --cluster {o.cluster} runs here "
+                        "without SLURM (use --cluster slurm, or --container-runtime apptainer)")  # fmt: skip
+    image = check_image(o.container, o.container_runtime)
+    return container_launch(image, o.container_runtime, binds, Path.cwd())
 
 
 @contextlib.contextmanager
@@ -174,8 +192,9 @@ def sbatch_script(executor: submitit.AutoExecutor, array_size: int = 1) -> str:
     """The sbatch script submitit would submit (for --dry-run; the local executor has none), with
     the --array line an executor.batch() of `array_size` > 1 jobs gets."""
     inner = executor._executor  # submitit exposes no public way to render it
-    if not hasattr(inner, "_make_submission_file_text"):
-        return f"(--cluster local: {inner.__class__.__name__} runs the tasks as local processes, no sbatch script)"
+    if not isinstance(inner, submitit.SlurmExecutor):
+        return (f"(--cluster local: {inner.__class__.__name__} runs the tasks as local processes, no sbatch script)\n"
+                f"# each task runs: {inner._submitit_command_str}")  # fmt: skip
     if array_size > 1:
         inner.parameters["map_count"] = array_size  # as submitit's array submission sets it (this executor dies here)
     return inner._make_submission_file_text(inner._submitit_command_str, "DRY-RUN")
@@ -193,10 +212,11 @@ def submit(o: SubmitOptions) -> tuple[list[Submitted], list[PlannedRun], str | N
     if o.eval_run is not None:
         raise ValueError("SubmitOptions.eval_run is set: call submit_eval")
     folder, runs = plan_runs(o)
+    binds = [("--run-dir", folder), ("--data", Path(runs[0].config.data))]  # for --container
     if o.dry_run:
         with _no_trace(folder):  # submitit makes its folder
-            return [], runs, sbatch_script(make_executor(o, folder))
-    executor = make_executor(o, folder)
+            return [], runs, sbatch_script(make_executor(o, folder, binds=binds))
+    executor = make_executor(o, folder, binds=binds)
     for run in runs:
         run.run_dir.mkdir(parents=True, exist_ok=True)
     jobs_in = [TrainJob(r.config.to_dict(), str(r.run_dir)) for r in runs]
@@ -208,7 +228,7 @@ def submit(o: SubmitOptions) -> tuple[list[Submitted], list[PlannedRun], str | N
             RunPaths(run.run_dir).job_record,
             {"job_id": str(job.job_id), "submitted": time.time(), "cluster": executor.cluster,
              "overrides": run.overrides, "logs": [str(p) for p in logs], "nodes": o.nodes,
-             "tasks_per_node": o.gpus_per_node or o.tasks_per_node},
+             "tasks_per_node": o.gpus_per_node or o.tasks_per_node, **_container_record(o)},
         )  # fmt: skip
         submitted.append(Submitted(str(job.job_id), run.run_dir, logs))
     return submitted, runs, None
@@ -246,6 +266,7 @@ class EvalPlan:
     run_dir: Path
     checkpoints: list[Path]  # oldest first: one array element each
     weights: str | None  # the extractor's weights file as the nodes will read it
+    data: Path  # the run's shard set (the real images)
 
 
 @dataclass
@@ -281,7 +302,7 @@ def plan_eval(o: SubmitOptions) -> EvalPlan:
     checkpoints = select_checkpoints(run_dir, o.checkpoints)
     _check_writable(run_dir, "--eval")  # eval.jsonl, eval-job.json and eval-slurm/ go there
     check_folder("--eval", run_dir.resolve())
-    return EvalPlan(run_dir.resolve(), [p.resolve() for p in checkpoints], weights)
+    return EvalPlan(run_dir.resolve(), [p.resolve() for p in checkpoints], weights, Path(data).resolve())
 
 
 def _extractor_weights(extractor: str, weights: str | None) -> str | None:
@@ -298,10 +319,14 @@ def submit_eval(o: SubmitOptions) -> tuple[list[SubmittedEval], EvalPlan, str | 
     plan = plan_eval(o)
     folder = plan.run_dir / EVAL_FOLDER
     name = o.name or f"eval-{plan.run_dir.name}"
+    binds = [("--eval", plan.run_dir), (f"--eval {plan.run_dir}: its shard set", plan.data)]  # for --container
+    if plan.weights:
+        binds.append(("--xrv-weights/--inception-weights", Path(plan.weights)))
     if o.dry_run:
         with _no_trace(folder):
-            return [], plan, sbatch_script(make_executor(o, plan.run_dir, folder, name), len(plan.checkpoints))
-    executor = make_executor(o, plan.run_dir, folder, name)
+            executor = make_executor(o, plan.run_dir, folder, name, binds)
+            return [], plan, sbatch_script(executor, len(plan.checkpoints))
+    executor = make_executor(o, plan.run_dir, folder, name, binds)
     jobs_in = [EvalJob(str(plan.run_dir), path.name, o.eval_n, o.split, o.extractor, plan.weights)
                for path in plan.checkpoints]  # fmt: skip
     jobs = _submit_jobs(executor, jobs_in)
@@ -312,9 +337,14 @@ def submit_eval(o: SubmitOptions) -> tuple[list[SubmittedEval], EvalPlan, str | 
         {"job_ids": {s.checkpoint.name: s.job_id for s in submitted}, "submitted": time.time(),
          "cluster": executor.cluster, "logs": {s.checkpoint.name: [str(p) for p in s.logs] for s in submitted},
          "nodes": o.nodes, "tasks_per_node": o.gpus_per_node or o.tasks_per_node, "n": o.eval_n, "split": o.split,
-         "extractor": o.extractor, "weights": plan.weights},
+         "extractor": o.extractor, "weights": plan.weights, **_container_record(o)},
     )  # fmt: skip
     return submitted, plan, None
+
+
+def _container_record(o: SubmitOptions) -> dict[str, str]:
+    """What job.json keeps of --container (the image as given)."""
+    return {"container": o.container, "container_runtime": o.container_runtime} if o.container else {}
 
 
 @contextlib.contextmanager

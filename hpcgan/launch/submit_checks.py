@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpcgan.errors import UserError
+from hpcgan.launch.container import RUNTIMES
 
 if TYPE_CHECKING:
     from hpcgan.launch.submit_options import SubmitOptions
@@ -56,11 +57,13 @@ def check_submit_options(o: SubmitOptions) -> None:
                         ("--partition", o.partition), ("--run-dir", o.run_dir), ("--data", o.data),
                         ("--sweep", o.sweep), ("--eval", o.eval_run), ("--gan", o.gan),
                         ("--checkpoints", o.checkpoints), ("--split", o.split), ("--extractor", o.extractor),
-                        ("--xrv-weights/--inception-weights", o.weights), ("--cluster", o.cluster)):  # fmt: skip
+                        ("--xrv-weights/--inception-weights", o.weights), ("--cluster", o.cluster),
+                        ("--container", o.container), ("--container-runtime", o.container_runtime)):  # fmt: skip
         check_text(flag, value)
     for override in o.overrides:
         check_text("override", override)
     check_mem(o.mem)
+    check_container(o.container, o.container_runtime)
     if o.gpus_per_node < 0:
         raise UserError(f"--gpus-per-node {o.gpus_per_node}: expected 0 (CPU nodes) or more")
     for flag, value in (("--cpus-per-task", o.cpus_per_task), ("--threads", o.threads)):
@@ -70,6 +73,15 @@ def check_submit_options(o: SubmitOptions) -> None:
         raise UserError(f"--array-parallelism {o.array_parallelism}: expected at least 1")
     if o.max_timeouts < 0:
         raise UserError(f"--max-timeouts {o.max_timeouts}: expected 0 or more")
+
+
+def check_container(image: str | None, runtime: str) -> None:
+    if runtime not in RUNTIMES:
+        raise UserError(f"--container-runtime {runtime}: expected {' or '.join(RUNTIMES)}")
+    if image is None and runtime != "apptainer":
+        raise UserError(f"--container-runtime {runtime}: needs --container IMAGE (the image every task runs in)")
+    if image == "":
+        raise UserError("--container '': expected an image (a .sif or squashfs file, or a docker:// reference)")
 
 
 def check_folder(flag: str, folder: Path) -> None:

@@ -30,6 +30,8 @@ class SubmitOptions:
     max_timeouts: int = 1000  # requeues after a time limit before giving up ("without limit")
     array_parallelism: int = 16
     cluster: str = "auto"  # slurm | local | auto
+    container: str | None = None  # an image every task runs in (hpcgan/launch/container.py)
+    container_runtime: str = "apptainer"  # apptainer | pyxis
     dry_run: bool = False
     # --eval RUN: evaluate RUN's checkpoints instead of training (submit_eval)
     eval_run: Path | None = None
