@@ -1,0 +1,179 @@
+"""`hpcgan doctor`: check a cluster before the first run on it, from the login node.
+
+The cluster-side checks ask slurmctld (hpcgan/launch/doctor_cluster.py). The node checks run in a
+short probe job, one task per node, submitted through submitit the way `hpcgan submit` submits
+(same executor, so same partition checks, --requeue and rendezvous), or in this process with --here
+(hpcgan/launch/doctor_checks.py); their reports are judged in hpcgan/launch/doctor_nodes.py.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpcgan.errors import UserError
+from hpcgan.launch import slurm_info
+from hpcgan.launch.doctor_checks import TOKEN_PREFIX, NodeProbe, probe
+from hpcgan.launch.doctor_cluster import cluster_checks
+from hpcgan.launch.doctor_nodes import Expected, node_checks
+from hpcgan.launch.doctor_report import Check
+from hpcgan.launch.submit_checks import check_text
+
+DEFAULT_GAN = "r3gan256"  # the README's default family, at the size chest X-rays are usually trained
+JOB_NAME = "hpcgan-doctor"
+
+
+@dataclass
+class DoctorOptions:
+    run_dir: str = "runs"  # as given: $VARIABLES are expanded on each node
+    nodes: int | None = None  # of the probe job; default 2 (with --here: this one)
+    partition: str | None = None
+    gpus_per_node: int = 0
+    account: str | None = None
+    qos: str | None = None
+    constraint: str | None = None
+    gan: str = DEFAULT_GAN
+    checkpoints: int | None = None  # that must fit; default: the preset's checkpoint.keep + 2
+    inception_weights: str | None = None
+    here: bool = False
+    timeout_s: int = 300  # for the probe job to start
+    time_min: int = 5  # the probe job's time limit
+    logs: Path = Path(JOB_NAME)  # submitit's files of the probe (on a filesystem the nodes see)
+
+
+def checkpoint_size(gan: str) -> tuple[int, int]:
+    """(bytes of one checkpoint of preset `gan`, its checkpoint.keep): G, D, the EMA G and the
+    optimizer moments in fp32, from the parameter count (networks built on the meta device: no memory)."""
+    import torch
+
+    from hpcgan.train.config import networks_for
+    from hpcgan.train.presets import preset
+
+    config = preset(gan)
+    with torch.device("meta"):
+        g, d = networks_for(config, 2 if config.model.conditional != "none" else 0)
+    params_g, params_d = (sum(p.numel() for p in net.parameters()) for net in (g, d))
+    moments = 2 if config.optim.name == "adam" else 1  # Adam: exp_avg, exp_avg_sq; RMSprop: square_avg
+    ema = params_g if config.train.ema > 0 else 0
+    return 4 * ((1 + moments) * (params_g + params_d) + ema), config.checkpoint.keep
+
+
+def check_options(o: DoctorOptions) -> None:
+    for flag, value in (("--run-dir", o.run_dir), ("--partition", o.partition), ("--account", o.account),
+                        ("--qos", o.qos), ("--constraint", o.constraint), ("--gan", o.gan),
+                        ("--inception-weights", o.inception_weights), ("--logs", o.logs)):  # fmt: skip
+        check_text(flag, value)
+    for flag, value, least in (("--nodes", o.nodes, 1), ("--gpus-per-node", o.gpus_per_node, 0),
+                               ("--timeout", o.timeout_s, 1), ("--time", o.time_min, 1),
+                               ("--checkpoints", o.checkpoints, 1)):  # fmt: skip
+        if value is not None and value < least:
+            raise UserError(f"{flag} {value}: expected at least {least}")
+    if o.here and o.nodes not in (None, 1):
+        raise UserError(f"--nodes {o.nodes}: --here checks this machine only (drop --nodes or --here)")
+    local = os.path.expanduser(os.path.expandvars(o.run_dir))
+    if "$" not in local:  # a per-node variable ($SLURMD_NODENAME) is the nodes' to expand
+        try:
+            Path(local).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"--run-dir {o.run_dir}: cannot create it ({exc.strerror or exc})") from None
+
+
+def run_doctor(o: DoctorOptions, say: Any = print) -> list[Check]:
+    """Every check, in print order; `say(text)` reports progress (the probe's job id, the wait)."""
+    check_options(o)
+    size, keep = checkpoint_size(o.gan)
+    from hpcgan.eval.inception import WEIGHTS_ENV, WEIGHTS_URL
+
+    expected = Expected(o.gpus_per_node, size, o.checkpoints or keep + 2, o.gan, WEIGHTS_URL, WEIGHTS_ENV)
+    if o.here:
+        reports = [probe(o.run_dir, o.inception_weights, 0, 1, f"{TOKEN_PREFIX}here-{os.getpid()}")]
+        if not slurm_info.available():
+            cluster = [Check("skip", "SLURM reachable", "no sbatch on PATH: cluster checks skipped")]
+        else:
+            job = os.environ.get("SLURM_JOB_ID")
+            cluster = cluster_checks(o.partition, slurm_info.job_fields(job) if job else None)
+        return cluster + node_checks(reports, expected)
+    if not slurm_info.available():
+        raise UserError("sbatch is not on PATH (is this a SLURM login node? --here checks this machine only)")
+    if o.nodes is None:
+        o.nodes = 2
+    job, fields = _submit_probe(o)
+    say(f"probe job {job.job_id}: {o.nodes} node(s), submitit files in {o.logs.resolve()}")
+    reports, problem = _wait_for_reports(job, o, fields, say)
+    checks = cluster_checks(o.partition, fields or None)
+    if problem is not None:
+        return [*checks, problem]
+    return checks + node_checks(reports, expected)
+
+
+def _submit_probe(o: DoctorOptions) -> tuple[Any, dict[str, str]]:
+    from hpcgan.launch.submit import _submit_jobs, make_executor
+    from hpcgan.launch.submit_options import SubmitOptions
+
+    submit = SubmitOptions(nodes=o.nodes, tasks_per_node=1, partition=o.partition, account=o.account, qos=o.qos,
+                           constraint=o.constraint, time_min=o.time_min, signal_delay_s=30, cluster="slurm",
+                           threads=1)  # fmt: skip
+    logs = o.logs.resolve()
+    executor = make_executor(submit, logs, submitit_folder=logs, job_name=JOB_NAME)
+    if o.gpus_per_node:  # one task per node, holding all of the node's GPUs (not one task per GPU)
+        executor.update_parameters(gpus_per_node=o.gpus_per_node)
+    (job,) = _submit_jobs(executor, [NodeProbe(o.run_dir, o.inception_weights)])
+    return job, {}
+
+
+def _wait_for_reports(job: Any, o: DoctorOptions, fields: dict[str, str],
+                      say: Any) -> tuple[list[dict[str, Any]], Check | None]:  # fmt: skip
+    """The tasks' reports once the job left the queue, or (no reports, the Check saying why not).
+    `fields` gets the job's scontrol fields while slurmctld still holds them (the requeue check)."""
+    start, started = time.time(), None
+    while True:
+        queued = slurm_info.queue_state(job.job_id)
+        if queued is None:
+            break
+        if not fields:
+            fields |= slurm_info.job_fields(job.job_id)
+        state, reason = queued
+        if state == "PENDING" and started is None and time.time() - start > o.timeout_s:
+            subprocess.run(["scancel", job.job_id], capture_output=True, timeout=60)
+            return [], Check("warn", "probe job", f"job {job.job_id} did not start within {o.timeout_s} s "
+                             f"(squeue: {state}, reason {reason}); cancelled it, node checks not run",
+                             "retry with a longer --timeout, fewer --nodes or another --partition")  # fmt: skip
+        if state != "PENDING" and started is None:
+            started = time.time()
+            say(f"probe job {job.job_id} running (waited {started - start:.0f} s)")
+        time.sleep(1)  # squeue asks slurmctld: not more often than that
+    return _read_reports(job, o.nodes)
+
+
+def _read_reports(job: Any, nodes: int) -> tuple[list[dict[str, Any]], Check | None]:
+    from submitit.core.utils import pickle_load
+
+    reports, failures = [], []
+    for task in range(nodes):
+        paths = job.task(task).paths
+        deadline = time.time() + 10  # the result file may trail the job's end on a network filesystem
+        while not paths.result_pickle.exists() and time.time() < deadline:
+            time.sleep(0.5)
+        if paths.result_pickle.exists():
+            outcome, value = pickle_load(paths.result_pickle)
+            if outcome == "success":
+                reports.append(value)
+                continue
+            failures.append(f"task {task}: " + _last_line(str(value)))
+        else:
+            log = paths.stderr.read_text(errors="replace") if paths.stderr.exists() else ""
+            failures.append(f"task {task}: no result" + (f" ({_last_line(log)})" if log.strip() else
+                                                         f", no log at {paths.stderr}"))  # fmt: skip
+    if failures:
+        return [], Check("fail", "probe job", f"job {job.job_id}: {'; '.join(failures)}",
+                         f"see the logs in {job.paths.folder}; the folder (--logs) must be one the nodes see")
+    return sorted(reports, key=lambda r: r["rank"]), None
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else "(empty)"
