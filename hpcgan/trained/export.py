@@ -151,22 +151,7 @@ def export_samples(
     only = _class_index(gen, class_name)
     classes = gen.classes
     counts = class_counts(n, len(classes), only)
-    settings = {
-        "source": "sample",
-        "export": fmt,
-        "size": gen.resolution,
-        "seed": seed,
-        "n": n,
-        "class": class_name,
-        "run": str(gen.run_dir),
-        "checkpoint": str(gen.checkpoint),
-        "checkpoint_sha256": gen.checkpoint_sha256,
-        "step": gen.step,
-        "generator": gen.which,
-        "latents": LATENT_RULE,  # an export begun under another rule is refused, never mixed
-    }
-    if fmt == "shards":
-        settings.update(format="png", shard_size=shard_size)
+    settings = _export_settings(gen, fmt, seed, n, shard_size, **{"class": class_name})
     if _check_out(out, fmt, settings):
         if progress:
             progress(n)
@@ -285,6 +270,27 @@ def set_folder(name: str) -> str:
     return name.replace(SEPARATOR, "+")
 
 
+def _export_settings(gen, fmt: str, seed: int, n: int, shard_size: str, **request) -> dict:
+    """What an export into an existing OUT must repeat to resume it; `request` is what was asked for."""
+    settings = {
+        "source": "sample",
+        "export": fmt,
+        "size": gen.resolution,
+        "seed": seed,
+        "n": n,
+        **request,
+        "run": str(gen.run_dir),
+        "checkpoint": str(gen.checkpoint),
+        "checkpoint_sha256": gen.checkpoint_sha256,
+        "step": gen.step,
+        "generator": gen.which,
+        "latents": LATENT_RULE,  # an export begun under another rule is refused, never mixed
+    }
+    if fmt == "shards":
+        settings.update(format="png", shard_size=shard_size)
+    return settings
+
+
 def _export_multi_label(gen, out, n, fmt, class_name, seed, batch_size, shard_size, progress, labels, fill_to,
                         allow_unseen) -> ExportResult:  # fmt: skip
     label_sets = gen.label_sets
@@ -297,23 +303,8 @@ def _export_multi_label(gen, out, n, fmt, class_name, seed, batch_size, shard_si
     classes = list(label_sets.classes)
     per_set = plan.counts
     per_class = [sum(count for name, count in per_set.items() if cls in name.split(SEPARATOR)) for cls in classes]
-    settings = {
-        "source": "sample",
-        "export": fmt,
-        "size": gen.resolution,
-        "seed": seed,
-        "n": n,
-        "labels": list(dict.fromkeys(plan.names[:n])) if labels else None,  # canonical names
-        "fill_to": fill_to,
-        "run": str(gen.run_dir),
-        "checkpoint": str(gen.checkpoint),
-        "checkpoint_sha256": gen.checkpoint_sha256,
-        "step": gen.step,
-        "generator": gen.which,
-        "latents": LATENT_RULE,
-    }
-    if fmt == "shards":
-        settings.update(format="png", shard_size=shard_size)
+    labels_asked = list(dict.fromkeys(plan.names[:n])) if labels else None  # canonical names
+    settings = _export_settings(gen, fmt, seed, n, shard_size, labels=labels_asked, fill_to=fill_to)
     result = ExportResult(out, fmt, classes, per_class, label_sets=per_set, added=plan.added)
     manifest = {"settings": settings, "classes": classes, "counts": dict(zip(classes, per_class, strict=True)),
                 "label_sets": per_set, **({"added": plan.added} if fill_to is not None else {})}  # fmt: skip
