@@ -1,5 +1,6 @@
 """Smoke test of `python -m hpcgan.bench train` at 32 px: the JSON line, FLOPs against a count made
-here from the layers' shapes, and one-line errors for bad options."""
+here from the layers' shapes, one-line errors for bad options, and the sec/kimg rows set beside
+stylegan2-ada's table (on CUDA; on CPU one line says so)."""
 
 import json
 import subprocess
@@ -9,6 +10,13 @@ import pytest
 import torch
 from torch import nn
 
+from hpcgan.bench.train_report import (
+    KIMG_NOTE_CPU,
+    STYLEGAN2_ADA_SEC_PER_KIMG,
+    KimgRow,
+    sec_per_kimg,
+    stylegan2_ada_batch,
+)
 from hpcgan.train.config import networks_for
 from hpcgan.train.presets import preset
 from tests.conftest import REPO, assert_one_line_error
@@ -53,6 +61,11 @@ def test_train_bench_json_rates_and_flops():
     assert any("channels_last" in n for n in names) and any("fused" in n for n in names)
     assert all(result["images_per_s"][n] > 0 and result["gflops_per_s"][n] > 0 for n in names)
     assert isinstance(result["meets_overhead"], bool) and isinstance(result["meets_speedup"], bool)
+    if torch.cuda.is_available():
+        assert set(result["sec_per_kimg"]) == {"dcgan256", "r3gan256", "dcgan512", "r3gan512"}
+    else:  # the table as before, and one line on what only a GPU measures
+        assert result["sec_per_kimg"] is None
+        assert KIMG_NOTE_CPU in " ".join(done.stderr.split()), done.stderr[-2000:]
 
     # One D step (G forward, D on real and on fake, D backward twice) and one G step (G and D
     # forward, D backward to its input, G backward): about 4 G forwards and 8 D forwards.
@@ -77,3 +90,22 @@ def test_train_bench_json_rates_and_flops():
 )
 def test_train_bench_bad_option_is_one_line(args, fragment):
     assert_one_line_error(bench(*args), fragment)
+
+
+def test_sec_per_kimg_and_stylegan2_ada_batch():
+    # 16 images in 0.32 s: 50 images/s, 20 s for 1000 of them.
+    assert sec_per_kimg(16 / 0.32) == pytest.approx(20.0)
+    assert sec_per_kimg(1000.0) == pytest.approx(1.0)
+    # --cfg=auto: 4096 / px per GPU, at most 32 per GPU and 64 in all.
+    assert [stylegan2_ada_batch(px) for px in (128, 256, 512, 1024)] == [32, 16, 8, 4]
+    assert [stylegan2_ada_batch(px, 8) for px in (128, 256, 512)] == [64, 64, 64]
+    assert stylegan2_ada_batch(1024, 8) == 32
+    assert STYLEGAN2_ADA_SEC_PER_KIMG == {256: {1: 21.6, 8: 4.4}, 512: {1: 72.5, 8: 9.5}}
+
+
+def test_kimg_row_sets_ours_beside_the_table_as_ratios():
+    row = KimgRow("r3gan256", 256, 16, images_per_s=100.0).to_dict()  # 10 s/kimg
+    assert row["sec_per_kimg"] == 10.0 and row["batch_size"] == 16
+    assert row["vs_stylegan2_ada"] == {"1gpu": round(10 / 21.6, 3), "8gpu": round(10 / 4.4, 3)}
+    failed = KimgRow("r3gan512", 512, 8, None, "OutOfMemoryError: CUDA out of memory").to_dict()
+    assert "sec_per_kimg" not in failed and failed["error"].startswith("OutOfMemoryError")

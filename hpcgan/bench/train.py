@@ -31,6 +31,11 @@ What is compared, and why it is fair:
 Rows: plain; ours with the default config; ours with each speed option toggled, so the table
 shows what each gives; and with --compile, the plain loop under torch.compile (its compile time
 is in the warm-up column). The last stdout line is one JSON object; the table goes to stderr.
+
+On CUDA a second table follows: sec/kimg (seconds per thousand real images shown to D) of ours with
+the default config for dcgan and r3gan at 256 and 512 px on one GPU, at stylegan2-ada's one-GPU
+batch (16 and 8), beside stylegan2-ada-pytorch's published V100 figures, as ratios. Each preset
+runs alone on the GPU, one after the other, for the same warm-up, steps and rounds as above.
 """
 
 from __future__ import annotations
@@ -47,13 +52,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from hpcgan.bench.train_plain import plain_supports
 from hpcgan.bench.train_processes import LoopProcess, loop_processes
-from hpcgan.bench.train_report import Row, print_table, summary
+from hpcgan.bench.train_report import (
+    KIMG_NOTE_CPU,
+    KimgRow,
+    Row,
+    print_kimg_table,
+    print_note,
+    print_table,
+    stylegan2_ada_batch,
+    summary,
+)
 from hpcgan.bench.train_setup import Settings, Variant, bench_config
 from hpcgan.console import console
 from hpcgan.data.phantom import write_phantom_shards
 from hpcgan.data.shard_options import SIZES, ShardOptions
 from hpcgan.errors import UserError
 from hpcgan.train.config import RunConfig, networks_for
+
+# The presets timed against stylegan2-ada's table (its rows at 256 and 512 px).
+KIMG_PRESETS = ("dcgan256", "r3gan256", "dcgan512", "r3gan512")
 
 
 def register(parser: argparse.ArgumentParser) -> None:
@@ -90,10 +107,44 @@ def run(args: argparse.Namespace) -> int:
                     progress.update(task, description=f"round {r + 1}/{args.repeats}: {row.variant.name}")
                     row.rates.append(loop.images_per_step * args.steps / loop.call("run", args.steps))
                     progress.advance(task)
+        kimg = _kimg_rows(args, Path(tmp), progress) if torch.cuda.is_available() else None
     result = summary(rows, flops, config, args)
+    result["sec_per_kimg"] = {row.gan: row.to_dict() for row in kimg} if kimg is not None else None
     print_table(rows, flops, result)
+    if kimg is None:
+        print_note(KIMG_NOTE_CPU)
+    else:
+        print_kimg_table(kimg, torch.cuda.get_device_name())
     print(json.dumps(result), flush=True)
     return 0
+
+
+def _kimg_rows(args: argparse.Namespace, tmp: Path, progress: Progress) -> list[KimgRow]:
+    """Ours (default config) of each KIMG_PRESETS on one GPU, alone, at stylegan2-ada's batch; a
+    preset that does not fit the GPU's memory gets a row saying so rather than ending the bench."""
+    rows = []
+    for gan in KIMG_PRESETS:
+        config = bench_config(gan, ())
+        resolution = config.model.resolution
+        batch = stylegan2_ada_batch(resolution)
+        task = progress.add_task(f"sec/kimg: {gan}, phantom shards", total=args.repeats + 1)
+        config.train.batch_size = batch
+        data = _phantoms(tmp / f"kimg-{gan}", config)
+        settings = Settings(gan, (f"train.batch_size={batch}",), str(data), args.threads)
+        try:
+            with loop_processes([Variant(gan, "ours")], settings, tmp / f"kimg-{gan}-run") as (loop,):
+                progress.update(task, description=f"sec/kimg: {gan}")
+                loop.call("run", args.warmup)
+                progress.advance(task)
+                rates = []
+                for _ in range(args.repeats):
+                    rates.append(loop.images_per_step * args.steps / loop.call("run", args.steps))
+                    progress.advance(task)
+            rows.append(KimgRow(gan, resolution, batch, max(rates)))
+        except (RuntimeError, UserError) as exc:  # e.g. torch.OutOfMemoryError, reported by the loop process
+            rows.append(KimgRow(gan, resolution, batch, None, str(exc).splitlines()[0][:80]))
+        progress.remove_task(task)
+    return rows
 
 
 # -- options and variants -----------------------------------------------------------------------

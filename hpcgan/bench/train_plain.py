@@ -44,9 +44,13 @@ class PlainLoop:
     def __init__(
         self, config: RunConfig, images: torch.Tensor, labels: torch.Tensor, num_classes: int, compiled: bool = False
     ) -> None:
-        self.c, self.images, self.labels, self.num_classes = config, images, labels, max(num_classes, 1)
+        # On the GPU when there is one, as ours: the images are preloaded into its memory.
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        self.c, self.num_classes = config, max(num_classes, 1)
+        self.images, self.labels = images.to(self.device), labels.to(self.device)
         torch.manual_seed(config.seed)
-        self.g, self.d = networks_for(config, num_classes)
+        g, d = networks_for(config, num_classes)
+        self.g, self.d = g.to(self.device), d.to(self.device)
         o = config.optim
         if o.name == "adam":
             self.opt_g = torch.optim.Adam(self.g.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
@@ -55,7 +59,7 @@ class PlainLoop:
             self.opt_g = torch.optim.RMSprop(self.g.parameters(), lr=o.lr_g)
             self.opt_d = torch.optim.RMSprop(self.d.parameters(), lr=o.lr_d)
         self.net_g, self.net_d = (torch.compile(self.g), torch.compile(self.d)) if compiled else (self.g, self.d)
-        self.gen = torch.Generator().manual_seed(config.seed)  # DiffAugment's draws
+        self.gen = torch.Generator(self.device).manual_seed(config.seed)  # DiffAugment's draws
         self.order, self.cursor = torch.randperm(len(images)), 0
 
     def batch(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -68,7 +72,10 @@ class PlainLoop:
 
     def latent(self) -> tuple[torch.Tensor, torch.Tensor]:
         n = self.c.train.batch_size
-        return torch.randn(n, self.c.model.z_dim), torch.randint(0, self.num_classes, (n,))
+        return (
+            torch.randn(n, self.c.model.z_dim, device=self.device),
+            torch.randint(0, self.num_classes, (n,), device=self.device),
+        )
 
     def step(self) -> None:
         c = self.c
@@ -118,7 +125,7 @@ class PlainLoop:
                 F.cross_entropy(real_class, labels) + F.cross_entropy(fake_class, fake_labels)
             )
         if c.loss.gp_weight:
-            alpha = torch.rand(len(real), 1, 1, 1)
+            alpha = torch.rand(len(real), 1, 1, 1, device=real.device)
             mixed = (alpha * real.detach() + (1 - alpha) * fake).requires_grad_(True)
             loss = loss + c.loss.gp_weight * gradient_penalty(self.net_d(mixed, labels)[0], mixed)
         for gamma, logits, x in ((c.loss.r1_gamma, real_logits, real), (c.loss.r2_gamma, fake_logits, fake)):

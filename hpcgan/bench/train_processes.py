@@ -122,6 +122,7 @@ class _Server:
         self.left -= 1
         if self.left > 0:
             return
+        _synchronize()  # CUDA runs ahead of Python: the steps are done only when the GPU is
         reply = time.perf_counter() - self.start
         if self.counter is not None:
             self.counter.__exit__(None, None, None)
@@ -138,7 +139,13 @@ class _Server:
         if what == "flops":
             self.counter = flop_counter()
             self.counter.__enter__()
+        _synchronize()  # no earlier work left in the GPU's queue to count against these steps
         self.start = time.perf_counter()
+
+
+def _synchronize() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def _serve_ours(server: _Server, config: RunConfig, settings: Settings, run_dir: Path) -> None:

@@ -17,6 +17,46 @@ from hpcgan.train.config import RunConfig
 
 TARGETS = {"overhead": 0.95, "speedup": 1.3}  # ours / plain: at most 5% slower; then 30% faster
 
+# stylegan2-ada-pytorch's README, "Expected training time" on NVIDIA V100s: sec/kimg (seconds per
+# thousand real images shown to D), the low end of each range, at its --cfg=auto batch (below).
+STYLEGAN2_ADA_SEC_PER_KIMG = {256: {1: 21.6, 8: 4.4}, 512: {1: 72.5, 8: 9.5}}  # px -> {GPUs: s/kimg}
+KIMG_NOTE_CPU = "sec/kimg at 256 and 512 px, beside stylegan2-ada's table, needs CUDA: not measured on CPU"
+
+
+def sec_per_kimg(images_per_s: float) -> float:
+    """Seconds per thousand training images: stylegan2-ada's unit."""
+    return 1000.0 / images_per_s
+
+
+def stylegan2_ada_batch(resolution: int, gpus: int = 1) -> int:
+    """The global batch stylegan2-ada's --cfg=auto picks: 4096 / resolution images per GPU (at most
+    32), at most 64 in all, at least one per GPU (16 at 256 px and 8 at 512 px on one GPU)."""
+    return max(min(gpus * min(4096 // resolution, 32), 64), gpus)
+
+
+@dataclass
+class KimgRow:
+    """One preset at 256 or 512 px on one GPU, at stylegan2-ada's one-GPU batch."""
+
+    gan: str
+    resolution: int
+    batch_size: int
+    images_per_s: float | None  # None: it did not run (`error` says why, e.g. out of GPU memory)
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        reference = STYLEGAN2_ADA_SEC_PER_KIMG[self.resolution]
+        out: dict[str, Any] = {"resolution": self.resolution, "batch_size": self.batch_size}
+        if self.images_per_s is None:
+            return out | {"error": self.error}
+        ours = sec_per_kimg(self.images_per_s)
+        return out | {
+            "images_per_s": round(self.images_per_s, 2),
+            "sec_per_kimg": round(ours, 2),
+            "stylegan2_ada_sec_per_kimg": reference,
+            "vs_stylegan2_ada": {f"{gpus}gpu": round(ours / ref, 3) for gpus, ref in reference.items()},
+        }
+
 
 @dataclass
 class Row:
@@ -95,5 +135,53 @@ def print_table(rows: list[Row], flops: dict[str, float], result: dict[str, Any]
             f"{result['gflops_per_s'][name]:.1f}",
             f"{row.warmup_s:.1f}",
         )
-    out = console if console.is_terminal else Console(stderr=True, width=140)
-    out.print(table)
+    _stderr().print(table)
+
+
+def print_kimg_table(rows: list[KimgRow], device: str) -> None:
+    """sec/kimg of our Trainer beside stylegan2-ada's V100 figures, as ratios (below 1: faster)."""
+    table = Table(
+        title=f"sec/kimg on one {device}: ours (default config, bf16) beside stylegan2-ada-pytorch (V100s)",
+        caption="sec/kimg = seconds per 1000 real images shown to D, at stylegan2-ada's --cfg=auto batch for one "
+        "GPU (16 at 256 px, 8 at 512 px);\nratio = ours / theirs; their 8-GPU runs use a global batch of 64, "
+        "so that ratio sets one GPU of ours against eight of theirs",
+    )
+    for header in ("preset", "px", "batch", "images/s", "s/kimg", "1 V100", "ratio", "8 V100", "ratio"):
+        table.add_column(header, justify="left" if header == "preset" else "right")
+    for row in rows:
+        reference = STYLEGAN2_ADA_SEC_PER_KIMG[row.resolution]
+        if row.images_per_s is None:
+            table.add_row(
+                row.gan,
+                str(row.resolution),
+                str(row.batch_size),
+                f"[red]{row.error}[/]",
+                "",
+                f"{reference[1]}",
+                "",
+                f"{reference[8]}",
+                "",
+            )
+            continue
+        ours = sec_per_kimg(row.images_per_s)
+        table.add_row(
+            row.gan,
+            str(row.resolution),
+            str(row.batch_size),
+            f"{row.images_per_s:.1f}",
+            f"{ours:.1f}",
+            f"{reference[1]}",
+            f"{ours / reference[1]:.2f}",
+            f"{reference[8]}",
+            f"{ours / reference[8]:.2f}",
+        )
+    _stderr().print(table)
+
+
+def print_note(text: str) -> None:
+    _stderr().print(text, highlight=False)
+
+
+def _stderr() -> Console:
+    """People's output: the terminal, else stderr (stdout carries only the JSON line)."""
+    return console if console.is_terminal else Console(stderr=True, width=140)
