@@ -85,24 +85,29 @@ def check_options(o: DoctorOptions) -> None:
 def run_doctor(o: DoctorOptions, say: Any = print) -> list[Check]:
     """Every check, in print order; `say(text)` reports progress (the probe's job id, the wait)."""
     check_options(o)
-    size, keep = checkpoint_size(o.gan)
+    executor = None
+    if not o.here:
+        if not slurm_info.available():
+            raise UserError("sbatch is not on PATH (is this a SLURM login node? --here checks this machine only)")
+        o.nodes = 2 if o.nodes is None else o.nodes
+        executor = _probe_executor(o)  # the partition and the node count are checked here
+    size, keep = checkpoint_size(o.gan)  # an unknown --gan too: all before anything is submitted
     from hpcgan.eval.inception import WEIGHTS_ENV, WEIGHTS_URL
 
     expected = Expected(o.gpus_per_node, size, o.checkpoints or keep + 2, o.gan, WEIGHTS_URL, WEIGHTS_ENV)
-    if o.here:
+    if executor is None:
         reports = [probe(o.run_dir, o.inception_weights, 0, 1, f"{TOKEN_PREFIX}here-{os.getpid()}")]
         if not slurm_info.available():
             cluster = [Check("skip", "SLURM reachable", "no sbatch on PATH: cluster checks skipped")]
         else:
-            job = os.environ.get("SLURM_JOB_ID")
+            job = os.environ.get("SLURM_JOB_ID")  # --here inside a job: its own Requeue flag
             cluster = cluster_checks(o.partition, slurm_info.job_fields(job) if job else None)
         return cluster + node_checks(reports, expected)
-    if not slurm_info.available():
-        raise UserError("sbatch is not on PATH (is this a SLURM login node? --here checks this machine only)")
-    if o.nodes is None:
-        o.nodes = 2
-    job, fields = _submit_probe(o)
+    from hpcgan.launch.submit import _submit_jobs
+
+    (job,) = _submit_jobs(executor, [NodeProbe(o.run_dir, o.inception_weights)])
     say(f"probe job {job.job_id}: {o.nodes} node(s), submitit files in {o.logs.resolve()}")
+    fields: dict[str, str] = {}
     reports, problem = _wait_for_reports(job, o, fields, say)
     checks = cluster_checks(o.partition, fields or None)
     if problem is not None:
@@ -110,19 +115,20 @@ def run_doctor(o: DoctorOptions, say: Any = print) -> list[Check]:
     return checks + node_checks(reports, expected)
 
 
-def _submit_probe(o: DoctorOptions) -> tuple[Any, dict[str, str]]:
-    from hpcgan.launch.submit import _submit_jobs, make_executor
+def _probe_executor(o: DoctorOptions) -> Any:
+    """submitit's executor for the probe, made as `hpcgan submit` makes one (same checks, --requeue,
+    one thread per task), with one task per node."""
+    from hpcgan.launch.submit import make_executor
     from hpcgan.launch.submit_options import SubmitOptions
 
-    submit = SubmitOptions(nodes=o.nodes, tasks_per_node=1, partition=o.partition, account=o.account, qos=o.qos,
-                           constraint=o.constraint, time_min=o.time_min, signal_delay_s=30, cluster="slurm",
-                           threads=1)  # fmt: skip
+    submit = SubmitOptions(nodes=o.nodes or 2, tasks_per_node=1, partition=o.partition, account=o.account,
+                           qos=o.qos, constraint=o.constraint, time_min=o.time_min, signal_delay_s=30,
+                           cluster="slurm", threads=1)  # fmt: skip
     logs = o.logs.resolve()
     executor = make_executor(submit, logs, submitit_folder=logs, job_name=JOB_NAME)
     if o.gpus_per_node:  # one task per node, holding all of the node's GPUs (not one task per GPU)
         executor.update_parameters(gpus_per_node=o.gpus_per_node)
-    (job,) = _submit_jobs(executor, [NodeProbe(o.run_dir, o.inception_weights)])
-    return job, {}
+    return executor
 
 
 def _wait_for_reports(job: Any, o: DoctorOptions, fields: dict[str, str],
