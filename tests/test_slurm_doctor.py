@@ -2,6 +2,7 @@
 different folder on each node (the per-node path a node-local disk amounts to), --here, a probe that
 cannot start within --timeout, and bad input as one line."""
 
+import json
 import os
 import subprocess
 
@@ -51,13 +52,18 @@ def test_a_run_dir_each_node_names_differently_fails_with_the_fix(slurm, tmp_pat
 
 
 def test_here_checks_this_process_and_the_cluster_config(slurm, tmp_path):
-    proc = doctor("--here", "--run-dir", tmp_path / "run", "--gan", "dcgan64")
+    proc = doctor("--here", "--run-dir", tmp_path / "run", "--gan", "dcgan64", "--json")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    found = statuses(proc)
-    assert found["SLURM reachable"][0] == "ok" and found["preemption mode"][0] == "ok"
-    assert found["all-reduce"] == ("skip", "one node: no link between nodes to time")
-    assert found["free space"][0] == "ok" and "of dcgan64 need 471 MB (94 MB each)" in found["free space"][1]
+    found = {c["name"]: c for c in json.loads(proc.stdout)}
+    assert found["SLURM reachable"]["status"] == "ok" and found["preemption mode"]["status"] == "ok"
+    assert found["all-reduce"]["status"] == "skip" and found["all-reduce"]["detail"].startswith("one node")
+    space = found["free space"]
+    assert space["status"] == "ok" and "of dcgan64 need 471 MB (94 MB each)" in space["detail"]
     assert "probe job" not in proc.stderr
+    # Off-cluster (no sbatch on PATH): the node checks alone
+    off = statuses(doctor("--here", "--run-dir", tmp_path / "run", env={"PATH": str(tmp_path)}))
+    assert off["SLURM reachable"] == ("skip", "no sbatch on PATH: cluster checks skipped")
+    assert "preemption mode" not in off and off["run dir writable"][0] == "ok"
 
 
 def test_a_probe_that_cannot_start_is_cancelled_after_the_timeout(slurm, tmp_path):

@@ -108,7 +108,11 @@ def run_doctor(o: DoctorOptions, say: Any = print) -> list[Check]:
     (job,) = _submit_jobs(executor, [NodeProbe(o.run_dir, o.inception_weights)])
     say(f"probe job {job.job_id}: {o.nodes} node(s), submitit files in {o.logs.resolve()}")
     fields: dict[str, str] = {}
-    reports, problem = _wait_for_reports(job, o, fields, say)
+    try:
+        reports, problem = _wait_for_reports(job, o, fields, say)
+    except KeyboardInterrupt:
+        _cancel(job.job_id)  # a probe nobody waits for would only take nodes
+        raise
     checks = cluster_checks(o.partition, fields or None)
     if problem is not None:
         return [*checks, problem]
@@ -144,7 +148,7 @@ def _wait_for_reports(job: Any, o: DoctorOptions, fields: dict[str, str],
             fields |= slurm_info.job_fields(job.job_id)
         state, reason = queued
         if state == "PENDING" and started is None and time.time() - start > o.timeout_s:
-            subprocess.run(["scancel", job.job_id], capture_output=True, timeout=60)
+            _cancel(job.job_id)
             return [], Check("warn", "probe job", f"job {job.job_id} did not start within {o.timeout_s} s "
                              f"(squeue: {state}, reason {reason}); cancelled it, node checks not run",
                              "retry with a longer --timeout, fewer --nodes or another --partition")  # fmt: skip
@@ -153,6 +157,10 @@ def _wait_for_reports(job: Any, o: DoctorOptions, fields: dict[str, str],
             say(f"probe job {job.job_id} running (waited {started - start:.0f} s)")
         time.sleep(1)  # squeue asks slurmctld: not more often than that
     return _read_reports(job, o.nodes)
+
+
+def _cancel(job_id: str) -> None:
+    subprocess.run(["scancel", job_id], capture_output=True, timeout=60)
 
 
 def _read_reports(job: Any, nodes: int) -> tuple[list[dict[str, Any]], Check | None]:
