@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import re
 import shutil
 from pathlib import Path
 
 from hpcgan.errors import UserError
 from hpcgan.report.collect import RunData, number
+from hpcgan.runs.scalar_tags import TRAIN_SCALARS, series_tag, train_tag
 
 INSTALL = "pip install 'hpcgan[tensorboard]'"
-TRAIN_SCALARS = ("loss_d", "loss_g", "d_real_acc", "d_fake_acc", "images_per_s", "lr_g", "lr_d", "grad_norm_d",
-                 "grad_norm_g", "penalty", "loss_scale_d", "loss_scale_g")  # fmt: skip
 
 
 def check_available() -> None:
@@ -42,9 +40,9 @@ def write_scalars(run: RunData, logdir: Path) -> Path | None:
             for key in TRAIN_SCALARS:
                 value = number(row.get(key))
                 if value is not None:
-                    writer.add_scalar(f"train/{key}", value, row["step"])
+                    writer.add_scalar(train_tag(key), value, row["step"])
         for point in run.fids:
-            tag = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{point.source}-{point.extractor}-n{point.n_fake}")
+            tag = series_tag(point.source, point.extractor, point.n_fake)
             writer.add_scalar(f"fid/{tag}", point.fid, point.step)
             if point.kid is not None:
                 writer.add_scalar(f"kid/{tag}", point.kid, point.step)

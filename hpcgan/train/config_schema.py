@@ -33,9 +33,11 @@ GuardPolicy = Literal["lr", "reseed", "both"]  # train/guard.py POLICIES
 ExtractorName = Literal["random", "inception", "xrv"]  # eval/extractors.py EXTRACTORS
 LabelSampling = Literal["auto", "data", "balanced"]  # train/fake_labels.py LABEL_SAMPLINGS
 RealBalance = Literal["none", "findings"]  # data/loader.py BALANCES
+LoggerName = Literal["tensorboard", "wandb"]  # train/live_loggers.py LOGGERS
 EvalSplit = Literal["train", "val"]  # a shard set's splits (data/sources.py), test kept out of training
 AugmentList = Annotated[str, CommaList(AugmentName)]
 DiffAugmentList = Annotated[str, CommaList(DiffAugmentName)]
+LoggerList = Annotated[str, CommaList(LoggerName)]
 
 
 @dataclass
@@ -111,6 +113,7 @@ class TrainConfig:
     balance: RealBalance = key("none", "findings: real batches drawn so that every class / finding is seen "
                                "equally often (rare findings oversampled), the issue's data.balance")  # fmt: skip
     log_every: int = key(10, "steps between metric records (metrics.jsonl)")
+    loggers: LoggerList = key("", "live curves of metrics.jsonl's records, e.g. tensorboard,wandb (RUN/loggers/)")
     sample_every: int = key(500, "steps between sample grids (0: only at the end)")
     channels_last: bool = key(True, "NHWC convolutions (faster in oneDNN and on tensor cores); see bench train")
     strategy: Strategy = key("ddp", "ddp (accelerate) or deepspeed (two ZeRO engines, train/deepspeed_strategy.py)")
@@ -157,6 +160,9 @@ LATER_KEYS = {
 # checkpoint can start a DeepSpeed run and back), and runs from before these keys keep their hash.
 NOT_HASHED_TRAIN_KEYS = ("steps", "log_every", "sample_every", "num_workers", "strategy", "zero",
                          "offload_optimizer", "deepspeed_config", "max_skip_fraction")  # fmt: skip
+
+# Where the curves go, not what the run computes: a resumed run may add or drop a logger.
+NOT_HASHED_TRAIN_KEYS += ("loggers",)
 
 
 @dataclass

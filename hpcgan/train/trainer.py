@@ -38,6 +38,7 @@ from hpcgan.train.evaluator import Evaluator
 from hpcgan.train.fake_labels import FakeLabels
 from hpcgan.train.gan_steps import StepStats, discriminator_loss, generator_loss
 from hpcgan.train.guard import DivergenceGuard
+from hpcgan.train.live_loggers import open_loggers
 from hpcgan.train.optimizers import make_optimizer, param_digest
 from hpcgan.train.precision import Precision
 from hpcgan.train.rank_zero import rank0_decides
@@ -118,7 +119,8 @@ class Trainer:
             self.checkpointer.keep_initial_state(self.state())
         if main:
             write_json(RunPaths(self.run_dir).config, c.to_dict())
-        self.log = TrainingLog(self.run_dir, c.train.log_every, c.train.steps, self.world, main)
+        live = open_loggers(c.train.loggers, self.run_dir, self.step, c.to_dict(), main)  # rank 0's, after the resume
+        self.log = TrainingLog(self.run_dir, c.train.log_every, c.train.steps, self.world, main, live)
         self.samples = SampleGrids(self.run_dir, c.train.sample_every, c.model.z_dim, self.num_classes, c.seed, main,
                                    self.label_sets)  # fmt: skip
         self._batches = self._endless_batches()

@@ -1,5 +1,6 @@
 """What the trainer writes down for people and for `hpcgan status`/`report`: metrics.jsonl every
-`train.log_every` steps (and at the last), events.jsonl for what happened to the run. Rank 0
+`train.log_every` steps (and at the last), events.jsonl for what happened to the run; every
+metrics record also goes to the live loggers of `train.loggers` (hpcgan/train/live_loggers.py). Rank 0
 writes; the other ranks hold a log that writes nothing, so callers never ask for their rank."""
 
 from __future__ import annotations
@@ -10,12 +11,15 @@ from typing import Any
 
 from hpcgan.runs.layout import RunPaths
 from hpcgan.runs.logs import JsonlLog
+from hpcgan.train.live_loggers import LiveLoggers
 
 
 class TrainingLog:
-    def __init__(self, run_dir: Path, every: int, last_step: int, world_size: int, enabled: bool) -> None:
+    def __init__(self, run_dir: Path, every: int, last_step: int, world_size: int, enabled: bool,
+                 live: LiveLoggers | None = None) -> None:  # fmt: skip
         paths = RunPaths(run_dir)
         self.metrics = JsonlLog(paths.metrics, enabled)
+        self.live = live or LiveLoggers([])
         self.events = JsonlLog(paths.events, enabled)
         self.every, self.last_step, self.world_size = every, last_step, world_size
         self.latest: dict[str, Any] = {}  # the latest logged record (every rank has it)
@@ -33,6 +37,7 @@ class TrainingLog:
 
     def write(self, record: dict[str, Any]) -> None:
         self.metrics.write(record)
+        self.live.log(record)
         if "loss_d" in record:
             self.latest = record
 
@@ -43,3 +48,4 @@ class TrainingLog:
     def close(self) -> None:
         self.metrics.close()
         self.events.close()
+        self.live.close()
