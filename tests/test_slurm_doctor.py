@@ -77,6 +77,7 @@ def test_a_probe_that_cannot_start_is_cancelled_after_the_timeout(slurm, tmp_pat
     status, detail = statuses(proc)["probe job"]
     assert status == "warn" and "did not start within 2 s (squeue: PENDING, reason" in detail and "cancelled" in detail
     job = detail.split()[1]
+    assert f"probe job {job} pending (" in proc.stderr  # the wait is said while it lasts
     wait_for(lambda: sh("squeue", "-h", "-j", job).strip() == "", 30, f"probe job {job} to leave the queue")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,7 @@ def check_options(o: DoctorOptions) -> None:
             raise UserError(f"--run-dir {o.run_dir}: cannot create it ({exc.strerror or exc})") from None
 
 
-def run_doctor(o: DoctorOptions, say: Any = print) -> list[Check]:
+def run_doctor(o: DoctorOptions, say: Callable[[str], None] = print) -> list[Check]:
     """Every check, in print order; `say(text)` reports progress (the probe's job id, the wait)."""
     check_options(o)
     executor = None
@@ -113,6 +114,7 @@ def run_doctor(o: DoctorOptions, say: Any = print) -> list[Check]:
     except KeyboardInterrupt:
         _cancel(job.job_id)  # a probe nobody waits for would only take nodes
         raise
+    fields = fields or slurm_info.job_fields(job.job_id)  # a probe quicker than the first poll
     checks = cluster_checks(o.partition, fields or None)
     if problem is not None:
         return [*checks, problem]
@@ -136,10 +138,10 @@ def _probe_executor(o: DoctorOptions) -> Any:
 
 
 def _wait_for_reports(job: Any, o: DoctorOptions, fields: dict[str, str],
-                      say: Any) -> tuple[list[dict[str, Any]], Check | None]:  # fmt: skip
+                      say: Callable[[str], None]) -> tuple[list[dict[str, Any]], Check | None]:  # fmt: skip
     """The tasks' reports once the job left the queue, or (no reports, the Check saying why not).
     `fields` gets the job's scontrol fields while slurmctld still holds them (the requeue check)."""
-    start, started = time.time(), None
+    start, started, said = time.time(), None, ""
     while True:
         queued = slurm_info.queue_state(job.job_id)
         if queued is None:
@@ -147,6 +149,9 @@ def _wait_for_reports(job: Any, o: DoctorOptions, fields: dict[str, str],
         if not fields:
             fields |= slurm_info.job_fields(job.job_id)
         state, reason = queued
+        if state == "PENDING" and reason != said and time.time() - start > 2:
+            said = reason
+            say(f"probe job {job.job_id} pending ({reason}); waiting up to {o.timeout_s} s (--timeout)")
         if state == "PENDING" and started is None and time.time() - start > o.timeout_s:
             _cancel(job.job_id)
             return [], Check("warn", "probe job", f"job {job.job_id} did not start within {o.timeout_s} s "
