@@ -77,10 +77,13 @@ def container_launch(image: str, runtime: str, binds: list[tuple[str, Path]], wo
 
 
 def _bind_paths(binds: list[tuple[str, Path]]) -> list[str]:
-    """Absolute paths, each once, none inside another (that one is already visible)."""
+    """Absolute paths, each once, none inside another (that one is already visible), never / (that
+    would hide the image's own files: a job submitted from / gets no bind for it)."""
     resolved: list[Path] = []
     for flag, path in binds:
         full = path.resolve()
+        if full == full.parent:
+            continue
         bad = next((sep for sep in _BIND_SEPARATORS if sep in str(full)), None)
         if bad is not None:
             raise UserError(f"{flag} {full}: a {bad!r} in the path cannot be bind-mounted into the container "

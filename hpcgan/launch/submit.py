@@ -215,7 +215,7 @@ def submit(o: SubmitOptions) -> tuple[list[Submitted], list[PlannedRun], str | N
     binds = [("--run-dir", folder), ("--data", Path(runs[0].config.data))]  # for --container
     if o.dry_run:
         with _no_trace(folder):  # submitit makes its folder
-            return [], runs, sbatch_script(make_executor(o, folder, binds=binds))
+            return [], runs, sbatch_script(make_executor(o, folder, binds=binds), len(runs))  # a sweep: its array
     executor = make_executor(o, folder, binds=binds)
     for run in runs:
         run.run_dir.mkdir(parents=True, exist_ok=True)
