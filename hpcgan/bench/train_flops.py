@@ -1,25 +1,8 @@
-"""FLOP counting for `python -m hpcgan.bench train`: torch's FlopCounterMode, totals only."""
+"""FLOP counting for `python -m hpcgan.bench train`. The counter moved to hpcgan/train/step_flops.py,
+where `hpcgan plan` (a lower layer than the benchmarks) uses it too; the bench imports it from here."""
 
 from __future__ import annotations
 
-from torch.utils.flop_counter import FlopCounterMode
+from hpcgan.train.step_flops import flop_counter
 
-
-class _GlobalOnly:
-    """Stands in for FlopCounterMode's per-module tracker: that one's backward hooks break
-    torch.autograd.grad, which the gradient penalty and R1 call. Totals are unchanged."""
-
-    parents = frozenset({"Global"})
-
-    def __enter__(self) -> _GlobalOnly:
-        return self
-
-    def __exit__(self, *args: object) -> None:
-        pass
-
-
-def flop_counter() -> FlopCounterMode:
-    """torch's FlopCounterMode, counting totals only (see _GlobalOnly)."""
-    counter = FlopCounterMode(display=False)
-    counter.mod_tracker = _GlobalOnly()
-    return counter
+__all__ = ["flop_counter"]
