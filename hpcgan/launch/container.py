@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hpcgan.errors import UserError
+from hpcgan.launch.submit_checks import RUNTIMES, check_text
 
-RUNTIMES = ("apptainer", "pyxis")
 # Image references the runtime pulls on the node (docker://, oras://, library://...): passed through.
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 # Apptainer's --bind and pyxis's --container-mounts are lists split on ',' with SRC:DST[:FLAGS] items.
@@ -37,6 +37,7 @@ def apptainer_executable() -> str:
     (clusters that still ship SingularityCE; the same `exec --nv --bind` options)."""
     chosen = os.environ.get("HPCGAN_APPTAINER")
     if chosen:
+        check_text("$HPCGAN_APPTAINER", chosen)  # it starts every task's command line
         return chosen
     if shutil.which("apptainer") is None and shutil.which("singularity") is not None:
         return "singularity"
@@ -73,7 +74,7 @@ def container_launch(image: str, runtime: str, binds: list[tuple[str, Path]], wo
         mounts = ",".join(f"{p}:{p}" for p in paths)
         args = [f"--container-image={image}", f"--container-mounts={mounts}", f"--container-workdir={workdir}"]
         return ContainerLaunch("python", args)
-    raise UserError(f"--container-runtime {runtime}: expected {' or '.join(RUNTIMES)}")
+    raise ValueError(f"container runtime {runtime!r}: not one of {RUNTIMES} (check_container lets none else through)")
 
 
 def _bind_paths(binds: list[tuple[str, Path]]) -> list[str]:

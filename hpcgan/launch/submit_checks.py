@@ -13,13 +13,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hpcgan.errors import UserError
-from hpcgan.launch.container import RUNTIMES
 
 if TYPE_CHECKING:
     from hpcgan.launch.submit_options import SubmitOptions
 
 # SLURM's --mem: an integer of megabytes, or with a unit suffix K, M, G or T (0: all of the node's memory).
 _SLURM_SIZE = re.compile(r"[0-9]+[KMGTkmgt]?")
+RUNTIMES = ("apptainer", "pyxis")  # --container-runtime (hpcgan/launch/container.py)
 
 
 def check_text(flag: str, value: Any) -> None:

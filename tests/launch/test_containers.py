@@ -67,6 +67,9 @@ def test_apptainer_wraps_each_task_with_the_paths_bound_and_an_image_path_with_a
     argv = srun_argv(err)
     start = argv.index("/opt/apptainer 1.3/bin/apptainer")
     assert argv[start + 4 : start + 7] == [f"{here},{shards}", str(here / "img.sif"), "python"]
+    monkeypatch.setenv("HPCGAN_APPTAINER", "apptainer\nid")
+    code, err = dry_run(capsys, "--data", shards, "--run-dir", "runs/b", "--container", "img.sif")
+    assert code == 2 and "$HPCGAN_APPTAINER" in err and "control character" in err, err
 
 
 def test_pyxis_puts_the_image_mounts_and_workdir_on_srun(shards, here, tmp_path, capsys):
