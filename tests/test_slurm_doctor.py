@@ -67,10 +67,12 @@ def test_here_checks_this_process_and_the_cluster_config(slurm, tmp_path):
 
 
 def test_a_probe_that_cannot_start_is_cancelled_after_the_timeout(slurm, tmp_path):
-    blocker = sh("sbatch", "--parsable", "-N", "3", "-n", "6", "-o", "/dev/null", "--wrap", "sleep 60").strip()
+    # Both CPUs of n1 taken: a probe on all 3 nodes has to wait
+    blocker = sh("sbatch", "--parsable", "-w", "n1", "-N", "1", "-n", "2", "-o", "/dev/null", "--wrap",
+                 "sleep 60").strip()  # fmt: skip
     try:
         wait_for(lambda: sh("squeue", "-h", "-j", blocker, "-o", "%T").strip() == "RUNNING", 60, "the blocker to run")
-        proc = doctor("--nodes", "2", "--run-dir", tmp_path / "run", "--logs", tmp_path / "logs", "--timeout", "2")
+        proc = doctor("--nodes", "3", "--run-dir", tmp_path / "run", "--logs", tmp_path / "logs", "--timeout", "2")
     finally:
         subprocess.run(["scancel", blocker], timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
