@@ -116,6 +116,7 @@ class TrainConfig:
     loggers: LoggerList = key("", "live curves of metrics.jsonl's records, e.g. tensorboard,wandb (RUN/loggers/)")
     sample_every: int = key(500, "steps between sample grids (0: only at the end)")
     channels_last: bool = key(True, "NHWC convolutions (faster in oneDNN and on tensor cores); see bench train")
+    deterministic: bool = key(False, "CUDA: deterministic kernels, so a resumed run ends bit-identical (slower)")
     strategy: Strategy = key("ddp", "ddp (accelerate) or deepspeed (two ZeRO engines, train/deepspeed_strategy.py)")
     zero: int = key(2, "strategy=deepspeed: ZeRO stage 1 (optimizer states partitioned) or 2 (and gradients)")
     offload_optimizer: OffloadDevice = key("none", "strategy=deepspeed: cpu keeps optimizer states in host RAM")
@@ -159,7 +160,7 @@ LATER_KEYS = {
 # Cadences, and how the work is spread over ranks: a checkpoint resumes under any of them (a DDP
 # checkpoint can start a DeepSpeed run and back), and runs from before these keys keep their hash.
 NOT_HASHED_TRAIN_KEYS = ("steps", "log_every", "sample_every", "num_workers", "strategy", "zero",
-                         "offload_optimizer", "deepspeed_config", "max_skip_fraction")  # fmt: skip
+                         "offload_optimizer", "deepspeed_config", "max_skip_fraction", "deterministic")  # fmt: skip
 
 # Where the curves go, not what the run computes: a resumed run may add or drop a logger.
 NOT_HASHED_TRAIN_KEYS += ("loggers",)

@@ -33,6 +33,7 @@ from hpcgan.runs.versions import software_versions
 from hpcgan.train.ada_controller import AdaController
 from hpcgan.train.checkpointer import Checkpointer
 from hpcgan.train.config import RunConfig, check, networks_for
+from hpcgan.train.determinism import set_deterministic
 from hpcgan.train.ema_generator import EmaGenerator
 from hpcgan.train.evaluator import Evaluator
 from hpcgan.train.fake_labels import FakeLabels
@@ -69,6 +70,7 @@ class Trainer:
     def __init__(self, config: RunConfig, run_dir: Path, resume: str = "auto", overwrite: bool = False) -> None:
         check(config)
         c, self.config, self.run_dir = config, config, Path(run_dir)
+        set_deterministic(c.train.deterministic)  # before the first cuBLAS call (hpcgan/train/determinism.py)
         self.acc = make_accelerator()
         self.rank, self.world = self.acc.process_index, self.acc.num_processes
         self.device, main = self.acc.device, self.acc.is_main_process
