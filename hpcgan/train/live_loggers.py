@@ -10,7 +10,8 @@ twice:
 - W&B cannot rewrite history, and offline each start writes its own RUN/loggers/wandb/offline-run-*
   folder under the same run id (RUN/loggers/wandb-run.json), which `wandb sync` uploads in order. So
   a step goes to W&B only if W&B does not have it yet: past the last step in its files
-  (hpcgan/train/wandb_history.py), or in an online resume past the server's last step.
+  (hpcgan/train/wandb_history.py), or in an online resume past the server's last step. A run that
+  starts again from step 0 (--overwrite) gets a new W&B run.
 - Within one process, after a rollback, no logger gets the repeated steps again: a logger only
   moves forward (the live curves show a step's first pass; metrics.jsonl keeps both).
 """
@@ -80,13 +81,15 @@ class TensorBoardLogger:
 
 
 class WandbLogger:
-    def __init__(self, folder: Path, name: str, config: dict[str, Any]) -> None:
+    def __init__(self, folder: Path, start_step: int, name: str, config: dict[str, Any]) -> None:
         import wandb
 
         run_id = wandb_run_id(folder)
+        floor = max(logged_steps(folder / "wandb", run_id), default=-1)
+        if start_step == 0 and floor >= 0:  # a start from scratch (--overwrite, or killed before a checkpoint)
+            run_id, floor = wandb_run_id(folder, new=True), -1
         # Offline by default: compute nodes often have no network (`wandb sync` uploads later).
         mode = os.environ.get("WANDB_MODE") or "offline"
-        floor = max(logged_steps(folder / "wandb", run_id), default=-1)
         self.run = wandb.init(
             project=os.environ.get("WANDB_PROJECT") or "hpcgan", id=run_id, name=name, resume="allow", mode=mode,
             dir=str(folder), config=config, settings=wandb.Settings(console="off", silent=True),
@@ -151,16 +154,17 @@ def open_loggers(text: str, run_dir: Path, start_step: int, config: dict[str, An
         if name == "tensorboard":
             loggers.append(TensorBoardLogger(folder, start_step))
         else:
-            loggers.append(WandbLogger(folder, Path(run_dir).resolve().name, config))
+            loggers.append(WandbLogger(folder, start_step, Path(run_dir).resolve().name, config))
     return LiveLoggers(loggers)
 
 
-def wandb_run_id(folder: Path) -> str:
+def wandb_run_id(folder: Path, new: bool = False) -> str:
     """The run's W&B id, kept in RUN/loggers/wandb-run.json so that every start of the run (a
-    requeue, a resume) logs to the same W&B run; made on the first start."""
+    requeue, a resume) logs to the same W&B run; made on the first start, or `new` for a run that
+    starts again from step 0 (its earlier W&B run holds steps of a pass that no longer exists)."""
     path = folder / "wandb-run.json"
     stored = read_json(path).get("id")
-    if isinstance(stored, str) and stored:
+    if isinstance(stored, str) and stored and not new:
         return stored
     run_id = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
     write_json(path, {"id": run_id})

@@ -8,6 +8,7 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from hpcgan.errors import UserError
+from hpcgan.runs.scalar_tags import record_scalars
 from hpcgan.train import live_loggers
 from hpcgan.train.config import apply_overrides, check
 from hpcgan.train.live_loggers import Forward, open_loggers, parse_loggers
@@ -31,10 +32,10 @@ def wandb_id(run_dir):
     return json.loads((run_dir / "loggers" / "wandb-run.json").read_text())["id"]
 
 
-def train(data, run_dir, *overrides, on_step=None):
+def train(data, run_dir, *overrides, on_step=None, resume="auto", overwrite=False):
     config = apply_overrides(preset("dcgan64"), [*TINY, *overrides])
     config.data = str(data)
-    trainer = Trainer(config, run_dir)
+    trainer = Trainer(config, run_dir, resume=resume, overwrite=overwrite)
     try:
         assert trainer.train(on_step) == "completed"
     finally:
@@ -77,6 +78,12 @@ def test_curves_are_written_during_training_and_show_each_step_once(phantoms, tm
     assert len(files) == 2 and all(f.parent.name.startswith("offline-run-") for f in files)
     assert logged_steps(run_dir / "loggers" / "wandb", run_id) == [5, 10, 15, 20, 25, 30]  # 15, 20 not again
 
+    # Started again from scratch: a new W&B run, and TensorBoard hides the old run's curves.
+    train(phantoms, run_dir, "train.steps=10", resume="none", overwrite=True)
+    assert wandb_id(run_dir) != run_id
+    assert logged_steps(run_dir / "loggers" / "wandb", wandb_id(run_dir)) == [5, 10]
+    assert tb_steps(run_dir) == [5, 10]
+
 
 def test_a_logger_moves_only_forward_but_takes_an_evaluation_at_its_step():
     forward = Forward(floor=10)
@@ -86,6 +93,12 @@ def test_a_logger_moves_only_forward_but_takes_an_evaluation_at_its_step():
     admitted = [(step, tags) for step, tags in records if forward.admits(step, tags)]
     # At or below the floor nothing; after the rollback to 15 (or 12), train/ at 15 and 20 not again.
     assert admitted == [(15, train), (15, fid), (20, train), (20, fid), (25, train)]
+
+
+def test_evaluations_get_the_report_s_fid_and_kid_tags():
+    record = {"step": 10, "fid": 31.5, "kid": 0.02, "extractor": "random:ab12", "n_fake": 64, "precision": 0.5}
+    assert record_scalars(record) == {"fid/training-random_ab12-n64": 31.5, "kid/training-random_ab12-n64": 0.02}
+    assert record_scalars({"step": 5, "loss_d": 0.7, "loss_g": float("nan"), "epoch": 0}) == {"train/loss_d": 0.7}
 
 
 def test_unknown_logger_and_missing_package_are_one_line(monkeypatch):
