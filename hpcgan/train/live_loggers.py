@@ -30,10 +30,12 @@ from hpcgan.atomic import write_json
 from hpcgan.errors import UserError
 from hpcgan.runs.records import read_json
 from hpcgan.runs.scalar_tags import record_scalars
+from hpcgan.train.rank_zero import rank0_decides
 from hpcgan.train.wandb_history import logged_steps
 
 LOGGERS = ("tensorboard", "wandb")  # config_schema.LoggerName mirrors it
 FOLDER = "loggers"  # RUN/loggers/
+WANDB_MODES = ("offline", "online", "disabled", "shared", "dryrun", "run")  # what wandb.init accepts
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}  # logger -> the package it needs (and the extra)
 
 
@@ -90,10 +92,15 @@ class WandbLogger:
             run_id, floor = wandb_run_id(folder, new=True), -1
         # Offline by default: compute nodes often have no network (`wandb sync` uploads later).
         mode = os.environ.get("WANDB_MODE") or "offline"
-        self.run = wandb.init(
-            project=os.environ.get("WANDB_PROJECT") or "hpcgan", id=run_id, name=name, resume="allow", mode=mode,
-            dir=str(folder), config=config, settings=wandb.Settings(console="off", silent=True),
-        )  # fmt: skip
+        if mode not in WANDB_MODES:
+            raise UserError(f"WANDB_MODE={mode} (train.loggers=wandb): expected one of {', '.join(WANDB_MODES)}")
+        try:
+            self.run = wandb.init(
+                project=os.environ.get("WANDB_PROJECT") or "hpcgan", id=run_id, name=name, resume="allow",
+                mode=mode, dir=str(folder), config=config, settings=wandb.Settings(console="off", silent=True),
+            )  # fmt: skip
+        except wandb.errors.Error as exc:  # online without network or login, a bad WANDB_MODE, ...
+            raise UserError(f"train.loggers=wandb (WANDB_MODE={mode}): {exc}") from None
         if self.run.resumed:  # online: the server's history, which may hold steps no local file has
             floor = max(floor, int(self.run.starting_step) - 1)
         self.forward = Forward(floor)
@@ -142,20 +149,26 @@ def parse_loggers(text: str) -> list[str]:
 
 
 def open_loggers(text: str, run_dir: Path, start_step: int, config: dict[str, Any], enabled: bool) -> LiveLoggers:
-    """Every rank calls this (a missing package fails every rank alike); rank 0 (`enabled`) opens
-    the loggers. `start_step`: the step the run starts or resumes at."""
+    """Every rank calls this; rank 0 (`enabled`) opens the loggers, and when it cannot (a missing
+    package, W&B refusing to start) every rank raises the same one-line error, so none waits in a
+    collective for it. `start_step`: the step the run starts or resumes at."""
     names = parse_loggers(text)
-    if not enabled or not names:
-        return LiveLoggers([])
-    folder = Path(run_dir) / FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    loggers: list[Logger] = []
-    for name in names:
-        if name == "tensorboard":
-            loggers.append(TensorBoardLogger(folder, start_step))
-        else:
-            loggers.append(WandbLogger(folder, start_step, Path(run_dir).resolve().name, config))
-    return LiveLoggers(loggers)
+    opened: list[Logger] = []
+
+    def open_on_rank0() -> None:
+        if not enabled:
+            return
+        folder = Path(run_dir) / FOLDER
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in names:
+            if name == "tensorboard":
+                opened.append(TensorBoardLogger(folder, start_step))
+            else:
+                opened.append(WandbLogger(folder, start_step, Path(run_dir).resolve().name, config))
+
+    if names:
+        rank0_decides(open_on_rank0)
+    return LiveLoggers(opened)
 
 
 def wandb_run_id(folder: Path, new: bool = False) -> str:

@@ -114,6 +114,12 @@ def test_unknown_logger_and_missing_package_are_one_line(monkeypatch):
         parse_loggers("tensorboard, wandb")
 
 
+def test_a_bad_wandb_mode_is_one_line_on_every_rank(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "sometimes")
+    with pytest.raises(UserError, match=r"^WANDB_MODE=sometimes \(train\.loggers=wandb\): expected one of offline, "):
+        open_loggers("wandb", tmp_path, 0, {}, enabled=True)
+
+
 def test_other_ranks_get_no_loggers_and_write_nothing(tmp_path):
     loggers = open_loggers("tensorboard,wandb", tmp_path, 0, {}, enabled=False)
     loggers.log({"step": 5, "loss_d": 0.5})
