@@ -142,7 +142,8 @@ def _kimg_rows(args: argparse.Namespace, tmp: Path, progress: Progress) -> list[
                     progress.advance(task)
             rows.append(KimgRow(gan, resolution, batch, max(rates)))
         except (RuntimeError, UserError) as exc:  # e.g. torch.OutOfMemoryError, reported by the loop process
-            rows.append(KimgRow(gan, resolution, batch, None, str(exc).splitlines()[0][:80]))
+            first = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            rows.append(KimgRow(gan, resolution, batch, None, first[:80]))
         progress.remove_task(task)
     return rows
 
