@@ -51,6 +51,7 @@ def phantoms(tmp_path_factory):
 
 def test_curves_are_written_during_training_and_show_each_step_once(phantoms, tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_MODE", raising=False)  # the default: offline
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the Trainer then leaves this test process's threads alone
     run_dir = tmp_path / "run"
     seen_while_training = {}
 
