@@ -10,8 +10,9 @@ twice:
 - W&B cannot rewrite history, and offline each start writes its own RUN/loggers/wandb/offline-run-*
   folder under the same run id (RUN/loggers/wandb-run.json), which `wandb sync` uploads in order. So
   a step goes to W&B only if W&B does not have it yet: past the last step in its files
-  (hpcgan/train/wandb_history.py), or in an online resume past the server's last step. A run that
-  starts again from step 0 (--overwrite) gets a new W&B run.
+  (hpcgan/train/wandb_history.py), or in an online resume past the server's last step. Steps that
+  W&B lost (a job killed before wandb wrote them) are sent from metrics.jsonl at the next start, up
+  to the step it resumes at. A run that starts again from step 0 (--overwrite) gets a new W&B run.
 - Within one process, after a rollback, no logger gets the repeated steps again: a logger only
   moves forward (the live curves show a step's first pass; metrics.jsonl keeps both).
 """
@@ -28,6 +29,8 @@ from typing import Any, Protocol
 
 from hpcgan.atomic import write_json
 from hpcgan.errors import UserError
+from hpcgan.runs.layout import RunPaths
+from hpcgan.runs.logs import read_jsonl
 from hpcgan.runs.records import read_json
 from hpcgan.runs.scalar_tags import record_scalars
 from hpcgan.train.rank_zero import rank0_decides
@@ -104,6 +107,11 @@ class WandbLogger:
         if self.run.resumed:  # online: the server's history, which may hold steps no local file has
             floor = max(floor, int(self.run.starting_step) - 1)
         self.forward = Forward(floor)
+        # What an earlier start wrote to metrics.jsonl but W&B lost (a job killed before wandb wrote
+        # it), up to the step this start resumes at: sent now, or the history would have a gap there.
+        for record in read_jsonl(RunPaths(folder.parent).metrics):
+            if isinstance(record.get("step"), int) and floor < record["step"] <= start_step:
+                self.log(record["step"], record_scalars(record))
 
     def log(self, step: int, scalars: dict[str, float]) -> None:
         if self.forward.admits(step, scalars):

@@ -3,6 +3,7 @@ each step once after a rollback and after a resume that repeats logged steps; th
 loggers only on rank 0. (A real preemption and requeue on SLURM: tests/test_slurm_loggers.py.)"""
 
 import json
+import shutil
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -78,6 +79,14 @@ def test_curves_are_written_during_training_and_show_each_step_once(phantoms, tm
     files = run_files(run_dir / "loggers" / "wandb", run_id)
     assert len(files) == 2 and all(f.parent.name.startswith("offline-run-") for f in files)
     assert logged_steps(run_dir / "loggers" / "wandb", run_id) == [5, 10, 15, 20, 25, 30]  # 15, 20 not again
+
+    # As if W&B had lost what the last start wrote (a job killed before wandb wrote it): the next
+    # start sends those steps from metrics.jsonl, each pass's first record, up to where it resumes.
+    (last,) = [f.parent for f in run_files(run_dir / "loggers" / "wandb", run_id)[1:]]
+    shutil.rmtree(last)
+    train(phantoms, run_dir, "train.steps=35")
+    assert logged_steps(run_dir / "loggers" / "wandb", run_id) == [5, 10, 15, 20, 25, 30, 35]
+    assert tb_steps(run_dir) == [5, 10, 15, 20, 25, 30, 35]
 
     # Started again from scratch: a new W&B run, and TensorBoard hides the old run's curves.
     train(phantoms, run_dir, "train.steps=10", resume="none", overwrite=True)
