@@ -31,8 +31,10 @@ def test_a_preempted_and_requeued_run_is_one_wandb_run_with_each_step_once(slurm
     loggers = run_dir / "loggers"
     run_id = json.loads((loggers / "wandb-run.json").read_text())["id"]
     files = run_files(loggers / "wandb", run_id)
-    # One W&B run: one offline folder per start (rank 0's only), all under the stored id.
+    # One W&B run: one offline folder per start (rank 0's only), all under the stored id; one
+    # TensorBoard event file per start.
     assert len(files) == 2 and len(list((loggers / "wandb").glob("offline-run-*"))) == 2
+    assert len(list((loggers / "tensorboard").glob("events.out.tfevents.*"))) == 2
     steps = logged_steps(loggers / "wandb", run_id)
     print(f"W&B run {run_id}: {len(files)} offline folders, history steps {steps}; stopped at {stops[0]['step']}")
     assert steps == expected  # no gap, no repeat
