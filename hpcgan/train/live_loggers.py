@@ -102,7 +102,7 @@ class WandbLogger:
                 project=os.environ.get("WANDB_PROJECT") or "hpcgan", id=run_id, name=name, resume="allow",
                 mode=mode, dir=str(folder), config=config, settings=wandb.Settings(console="off", silent=True),
             )  # fmt: skip
-        except wandb.errors.Error as exc:  # online without network or login, a bad WANDB_MODE, ...
+        except wandb.errors.Error as exc:  # online without network or without a login, ...
             raise UserError(f"train.loggers=wandb (WANDB_MODE={mode}): {exc}") from None
         if self.run.resumed:  # online: the server's history, which may hold steps no local file has
             floor = max(floor, int(self.run.starting_step) - 1)
