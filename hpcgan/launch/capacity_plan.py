@@ -9,7 +9,7 @@ assumed (a stated default the user can override) or projected (arithmetic on the
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from hpcgan.errors import UserError
@@ -102,13 +102,15 @@ class Plan:
     resolution: int
     inception_flops: float
     checkpoint_bytes: float
-    unit: str = field(init=False)
-    peak_flops: float = field(init=False)
 
-    def __post_init__(self) -> None:
-        peak, unit = self.settings.gpu.peak(self.settings.precision)
-        object.__setattr__(self, "unit", unit)
-        object.__setattr__(self, "peak_flops", peak * 1e12)
+    @property
+    def unit(self) -> str:
+        """The tensor-core format the run's precision computes in on this GPU."""
+        return self.settings.gpu.peak(self.settings.precision)[1]
+
+    @property
+    def peak_flops(self) -> float:
+        return self.settings.gpu.peak(self.settings.precision)[0] * 1e12
 
     # -- compute ----------------------------------------------------------------------------------
     @property
@@ -242,20 +244,21 @@ class Plan:
     def checkpoint_write_s(self) -> float:
         return self.checkpoint_bytes / (self.settings.fs_gb_s * 1e9)
 
+    def _fid_seconds(self, real_images: int) -> float:
+        """50k generated images (G forward and Inception) and `real_images` through Inception, over all
+        GPUs at the plan's MFU, in fp32 (TF32 where the GPU has it)."""
+        peak, _ = self.settings.gpu.peak("fp32")
+        flops = FID_IMAGES * (self.flops.g_forward + self.inception_flops) + real_images * self.inception_flops
+        return flops / (self.settings.gpus * self.settings.mfu * peak * 1e12)
+
     @property
     def fid_seconds(self) -> float:
-        """50k generated images (G forward and Inception) over all GPUs at the plan's MFU, in fp32 (TF32
-        where the GPU has it), plus the real images' statistics once (then cached)."""
-        peak, _ = self.settings.gpu.peak("fp32")
-        generated = FID_IMAGES * (self.flops.g_forward + self.inception_flops)
-        real = self.settings.dataset_images * self.inception_flops
-        return (generated + real) / (self.settings.gpus * self.settings.mfu * peak * 1e12)
+        """FID-50k the first time: the real images' statistics too (cached afterwards)."""
+        return self._fid_seconds(self.settings.dataset_images)
 
     @property
     def fid_seconds_cached(self) -> float:
-        peak, _ = self.settings.gpu.peak("fp32")
-        generated = FID_IMAGES * (self.flops.g_forward + self.inception_flops)
-        return generated / (self.settings.gpus * self.settings.mfu * peak * 1e12)
+        return self._fid_seconds(0)
 
 
 def human_bytes(n: float) -> str:
