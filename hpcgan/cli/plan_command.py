@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gpu", default="a100", help=f"the GPU type: {', '.join(GPUS)} (a100)")
     p.add_argument("--mfu", type=float, default=cp.DEFAULT_MFU,
                    help=f"model-FLOP utilisation, in (0, 1] ({cp.DEFAULT_MFU}: StyleGAN2-ADA's V100 timings imply it)")
-    p.add_argument("--gpus-per-node", type=int, default=cp.DEFAULT_GPUS_PER_NODE)
+    p.add_argument("--gpus-per-node", type=int, default=cp.DEFAULT_GPUS_PER_NODE,
+                   help=f"beyond this many GPUs the ring leaves the node ({cp.DEFAULT_GPUS_PER_NODE})")
     p.add_argument("--interconnect-gbps", type=float, default=cp.DEFAULT_INTERCONNECT_GBPS,
                    help=f"between nodes, Gbit/s per node ({cp.DEFAULT_INTERCONNECT_GBPS:g}: InfiniBand HDR)")
     p.add_argument("--fs-gbs", type=float, default=cp.DEFAULT_FS_GB_S,
@@ -44,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--image-bytes", type=float, default=0.0, help="bytes per sample in a shard (default: measured)")
     p.add_argument("--dataset-images", type=int, default=cp.FID_IMAGES,
                    help="real training images: the shard size and FID's real statistics (50000)")
-    p.add_argument("--measure", action="store_true", help="also train a few real steps on this CPU (slow at 512 px)")
+    p.add_argument("--measure", action="store_true",
+                   help="also time 3 real steps at batch 2 on this CPU (r3gan512: ~16 GB of RAM and many minutes)")
     p.add_argument("--calibrate", action="store_true", help="also the MFU implied by StyleGAN2-ADA's V100 timings")
     p.add_argument("--json", action="store_true", help="the numbers as JSON on stdout instead of a table")
     p.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides, e.g. train.batch_size=16")
