@@ -7,6 +7,7 @@ takes its paths from here, so the layout is written down once.
     RUN/eval.jsonl             `hpcgan eval` results, one per checkpoint evaluated
     RUN/samples/step-N.png     sample grids of the fixed latents
     RUN/checkpoints/           step-N.pt with its commit marker step-N.json, best.pt
+    RUN/loggers/               live TensorBoard / W&B curves (train.loggers) and the W&B run id
     RUN/job.json               the training job's record (`hpcgan submit`)
     RUN/eval-job.json          the last `hpcgan submit --eval` job ids
     RUN/HOLD.json              the job that holds the run (hpcgan/runs/hold.py)
@@ -24,12 +25,13 @@ EVENTS = "events.jsonl"
 EVAL_LOG = "eval.jsonl"
 SAMPLES = "samples"
 CHECKPOINTS = "checkpoints"
+LOGGERS = "loggers"
 JOB_RECORD = "job.json"
 EVAL_JOB_RECORD = "eval-job.json"
 CHECKPOINT_REQUEST = "CHECKPOINT_NOW"
 RUN_MARKERS = (CONFIG, JOB_RECORD)  # a folder with either is a run dir (a submitted run has job.json first)
 # What `--resume none --overwrite` moves aside: the earlier run's training outputs.
-TRAINING_OUTPUTS = (CHECKPOINTS, METRICS, EVENTS, SAMPLES, EVAL_LOG)
+TRAINING_OUTPUTS = (CHECKPOINTS, METRICS, EVENTS, SAMPLES, EVAL_LOG, LOGGERS)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,10 @@ class RunPaths:
 
     def sample_grid(self, step: int) -> Path:
         return self.samples / f"step-{step:06d}.png"
+
+    @property
+    def loggers(self) -> Path:
+        return self.root / LOGGERS
 
     @property
     def checkpoints(self) -> Path:

@@ -37,7 +37,6 @@ from hpcgan.train.rank_zero import rank0_decides
 from hpcgan.train.wandb_history import logged_steps
 
 LOGGERS = ("tensorboard", "wandb")  # config_schema.LoggerName mirrors it
-FOLDER = "loggers"  # RUN/loggers/
 WANDB_MODES = ("offline", "online", "disabled", "shared", "dryrun", "run")  # what wandb.init accepts
 PACKAGES = {"tensorboard": "tensorboard", "wandb": "wandb"}  # logger -> the package it needs (and the extra)
 
@@ -166,7 +165,7 @@ def open_loggers(text: str, run_dir: Path, start_step: int, config: dict[str, An
     def open_on_rank0() -> None:
         if not enabled:
             return
-        folder = Path(run_dir) / FOLDER
+        folder = RunPaths(Path(run_dir)).loggers
         folder.mkdir(parents=True, exist_ok=True)
         for name in names:
             if name == "tensorboard":

@@ -63,6 +63,7 @@ def test_the_literals_agree_with_the_registries_they_mirror():
     from hpcgan.models.losses import LOSSES
     from hpcgan.train.fake_labels import LABEL_SAMPLINGS
     from hpcgan.train.guard import POLICIES as GUARD_POLICIES
+    from hpcgan.train.live_loggers import LOGGERS
     from hpcgan.train.precision import PRECISIONS
 
     args = typing.get_args
@@ -74,6 +75,7 @@ def test_the_literals_agree_with_the_registries_they_mirror():
     assert args(schema.GuardPolicy) == GUARD_POLICIES and args(schema.ExtractorName) == EXTRACTORS
     assert set(args(schema.EvalSplit)) <= set(SPLIT_NAMES.values())
     assert args(schema.LabelSampling) == LABEL_SAMPLINGS and args(schema.RealBalance) == BALANCES
+    assert args(schema.LoggerName) == LOGGERS
 
 
 def test_every_preset_passes_the_check():
