@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -94,3 +95,32 @@ def node_of(job_id: str) -> str:
 
 def final_state(run_dir: Path, step: int) -> dict:
     return torch.load(run_dir / "checkpoints" / f"step-{step:07d}.pt", weights_only=True)
+
+
+# A stand-in for Apptainer ($HPCGAN_APPTAINER): skips its own options (those with a value: --bind),
+# records argv and the task's rank, and runs the command after the image, as `apptainer exec` would
+# inside it; `python` is the image's interpreter, here the one running the tests.
+STAND_IN_APPTAINER = """#!{python}
+import json, os, sys
+args = sys.argv[1:]
+with open({log!r}, "a") as log:
+    log.write(json.dumps({{"argv": args, "rank": os.environ.get("SLURM_PROCID")}}) + "\\n")
+assert args[0] == "exec", args
+i = 1
+while args[i].startswith("-"):
+    i += 2 if args[i] in ("--bind", "-B") else 1
+command = args[i + 1:]
+if command[0] == "python":
+    command[0] = {python!r}
+os.execv(command[0], command)
+"""
+
+
+def stand_in_apptainer(tmp_path: Path) -> tuple[Path, Path]:
+    """(the stand-in script, the JSON-lines file where each call records its argv and rank)."""
+    calls = tmp_path / "apptainer-calls.jsonl"
+    script = tmp_path / "bin" / "apptainer"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text(STAND_IN_APPTAINER.format(python=sys.executable, log=str(calls)))
+    script.chmod(0o755)
+    return script, calls

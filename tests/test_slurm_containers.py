@@ -3,35 +3,13 @@ a script that records how it was called on each task and then runs the command a
 `apptainer exec` would inside it. The job, its srun line and submitit's requeue plumbing are real."""
 
 import json
-import sys
 
 from tests.conftest import REPO, run_cli
-from tests.slurm_cluster import TINY, completed, events, wait_for, wait_for_state
-
-# Skips its own options (those with a value: --bind), records argv and the task's rank, and runs the
-# command after the image; `python` is the image's interpreter, here the one running the tests.
-STAND_IN = """#!{python}
-import json, os, sys
-args = sys.argv[1:]
-with open({log!r}, "a") as log:
-    log.write(json.dumps({{"argv": args, "rank": os.environ.get("SLURM_PROCID")}}) + "\\n")
-assert args[0] == "exec", args
-i = 1
-while args[i].startswith("-"):
-    i += 2 if args[i] in ("--bind", "-B") else 1
-command = args[i + 1:]
-if command[0] == "python":
-    command[0] = {python!r}
-os.execv(command[0], command)
-"""
+from tests.slurm_cluster import TINY, completed, events, stand_in_apptainer, wait_for, wait_for_state
 
 
 def test_every_task_of_a_job_runs_through_apptainer_exec_with_the_binds_and_the_image(slurm, ph64, tmp_path):
-    calls = tmp_path / "apptainer-calls.jsonl"
-    stand_in = tmp_path / "bin" / "apptainer"
-    stand_in.parent.mkdir()
-    stand_in.write_text(STAND_IN.format(python=sys.executable, log=str(calls)))
-    stand_in.chmod(0o755)
+    stand_in, calls = stand_in_apptainer(tmp_path)
     image = tmp_path / "images" / "hpcgan 1.sif"  # a space: the srun line must keep it one argument
     image.parent.mkdir()
     image.write_bytes(b"")

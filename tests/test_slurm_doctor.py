@@ -6,8 +6,8 @@ import json
 import os
 import subprocess
 
-from tests.conftest import assert_one_line_error, run_cli
-from tests.slurm_cluster import sh, wait_for
+from tests.conftest import REPO, assert_one_line_error, run_cli
+from tests.slurm_cluster import sh, stand_in_apptainer, wait_for
 
 
 def doctor(*args, check=False, **kwargs):
@@ -38,6 +38,22 @@ def test_a_three_node_probe_passes_every_check(slurm, tmp_path):
     assert not any(status == "fail" for status, _ in found.values())
     assert list(run_dir.iterdir()) == []  # the token is gone
     assert "probe job" in proc.stderr
+
+
+def test_with_container_the_probe_runs_in_the_image_with_the_run_dir_and_logs_bound(slurm, tmp_path):
+    stand_in, calls = stand_in_apptainer(tmp_path)
+    image = tmp_path / "hpcgan.sif"
+    image.write_bytes(b"")
+    run_dir, logs = tmp_path / "run", tmp_path / "logs"
+    proc = doctor("--nodes", "2", "--run-dir", run_dir, "--logs", logs, "--gan", "dcgan64", "--container", image,
+                  env={"HPCGAN_APPTAINER": str(stand_in)})  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert statuses(proc)["run dir shared"][0] == "ok"
+    recorded = [json.loads(line) for line in calls.read_text().splitlines()]
+    assert sorted(r["rank"] for r in recorded) == ["0", "1"]
+    binds = ",".join(str(p.resolve()) for p in (REPO, logs, run_dir))  # where it was started, what it writes
+    for r in recorded:
+        assert r["argv"][:6] == ["exec", "--nv", "--bind", binds, str(image), "python"], r
 
 
 def test_a_run_dir_each_node_names_differently_fails_with_the_fix(slurm, tmp_path):
@@ -91,6 +107,8 @@ def test_bad_input_is_one_line(slurm, tmp_path):
     (tmp_path / "file").write_text("")
     assert_one_line_error(doctor("--run-dir", tmp_path / "file" / "run", *logs), "cannot create it (Not a directory)")
     assert_one_line_error(doctor("--here", "--nodes", "3"), "--here checks this machine only")
+    assert_one_line_error(doctor("--container", tmp_path / "none.sif", *logs), "none.sif: no such image file")
+    assert_one_line_error(doctor("--here", "--container", "docker://x"), "start it inside the image instead")
     no_slurm = {"PATH": str(tmp_path)}  # python runs by its full path; sbatch is nowhere
     assert_one_line_error(doctor(*logs, env=no_slurm), "sbatch is not on PATH")
     assert not (tmp_path / "logs").exists()  # nothing was submitted

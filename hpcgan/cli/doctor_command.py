@@ -7,6 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
+from hpcgan.cli.container_flags import add_container_flags
 from hpcgan.console import console
 
 
@@ -33,6 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--logs", type=Path, default=Path("hpcgan-doctor"),
                    help="folder for the probe's submitit files, on a filesystem the nodes see (default: "
                    "./hpcgan-doctor)")  # fmt: skip
+    add_container_flags(p, "the probe's tasks (to check the nodes as your jobs will see them)")
     p.add_argument("--json", action="store_true", help="print the checks as JSON instead of lines")
     p.set_defaults(run=run_doctor_command)
 

@@ -14,8 +14,10 @@ from hpcgan.cli import (
     config_command,
     data_commands,
     demo,
+    doctor_command,
     eval_command,
     memorization_command,
+    plan_command,
     report_command,
     sample_command,
     status_command,
@@ -40,8 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
     memorization_command.register(sub)
     submit_command.register(sub)
     status_command.register(sub)
+    doctor_command.register(sub)
     report_command.register(sub)
     demo.register(sub)
+    plan_command.register(sub)
     return parser
 
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hpcgan.cli.container_flags import add_container_flags
 from hpcgan.cli.strategy_flags import add_strategy_flags, strategy_overrides
 from hpcgan.console import console
 from hpcgan.train.presets import PRESETS
@@ -41,12 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--array-parallelism", type=int, default=16, help="sweep elements running at once")
     p.add_argument("--cluster", default="auto", help="slurm, local (this machine, no SLURM) or auto")
     p.add_argument("--dry-run", action="store_true", help="print the sbatch script and the config; submit nothing")
-    p.add_argument("--container", metavar="IMAGE",
-                   help="run every task in IMAGE with hpcgan installed (slurm/containers/): a .sif or squashfs "
-                        "file on a shared file system, or a docker:// reference")  # fmt: skip
-    p.add_argument("--container-runtime", default="apptainer", metavar="RUNTIME",
-                   help="apptainer (`apptainer exec --nv`; the executable: $HPCGAN_APPTAINER) or pyxis "
-                        "(`srun --container-image`)")  # fmt: skip
+    add_container_flags(p)
     e = p.add_argument_group("evaluation (--eval RUN: FID etc. of a trained run's checkpoints into RUN/eval.jsonl)")
     e.add_argument("--eval", type=Path, dest="eval_run", metavar="RUN",
                    help="evaluate RUN's checkpoints instead of training: one array element each")  # fmt: skip

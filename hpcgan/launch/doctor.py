@@ -22,7 +22,7 @@ from hpcgan.launch.doctor_checks import TOKEN_PREFIX, NodeProbe, probe
 from hpcgan.launch.doctor_cluster import cluster_checks
 from hpcgan.launch.doctor_nodes import Expected, node_checks
 from hpcgan.launch.doctor_report import Check
-from hpcgan.launch.submit_checks import check_text
+from hpcgan.launch.submit_checks import check_container, check_text
 
 DEFAULT_GAN = "r3gan256"  # the README's default family, at the size chest X-rays are usually trained
 JOB_NAME = "hpcgan-doctor"
@@ -44,6 +44,8 @@ class DoctorOptions:
     timeout_s: int = 300  # for the probe job to start
     time_min: int = 5  # the probe job's time limit
     logs: Path = Path(JOB_NAME)  # submitit's files of the probe (on a filesystem the nodes see)
+    container: str | None = None  # the probe runs in the image the jobs will run in (--container)
+    container_runtime: str = "apptainer"
 
 
 def checkpoint_size(gan: str) -> tuple[int, int]:
@@ -66,8 +68,12 @@ def checkpoint_size(gan: str) -> tuple[int, int]:
 def check_options(o: DoctorOptions) -> None:
     for flag, value in (("--run-dir", o.run_dir), ("--partition", o.partition), ("--account", o.account),
                         ("--qos", o.qos), ("--constraint", o.constraint), ("--gan", o.gan),
-                        ("--inception-weights", o.inception_weights), ("--logs", o.logs)):  # fmt: skip
+                        ("--inception-weights", o.inception_weights), ("--logs", o.logs),
+                        ("--container", o.container), ("--container-runtime", o.container_runtime)):  # fmt: skip
         check_text(flag, value)
+    check_container(o.container, o.container_runtime)
+    if o.container and o.here:
+        raise UserError("--container: --here checks this process as it runs (start it inside the image instead)")
     for flag, value, least in (("--nodes", o.nodes, 1), ("--gpus-per-node", o.gpus_per_node, 0),
                                ("--timeout", o.timeout_s, 1), ("--time", o.time_min, 1),
                                ("--checkpoints", o.checkpoints, 1)):  # fmt: skip
@@ -104,9 +110,9 @@ def run_doctor(o: DoctorOptions, say: Callable[[str], None] = print) -> list[Che
             job = os.environ.get("SLURM_JOB_ID")  # --here inside a job: its own Requeue flag
             cluster = cluster_checks(o.partition, slurm_info.job_fields(job) if job else None)
         return cluster + node_checks(reports, expected)
-    from hpcgan.launch.submit import _submit_jobs
+    from hpcgan.launch.submit import submit_jobs
 
-    (job,) = _submit_jobs(executor, [NodeProbe(o.run_dir, o.inception_weights)])
+    (job,) = submit_jobs(executor, [NodeProbe(o.run_dir, o.inception_weights)])
     say(f"probe job {job.job_id}: {o.nodes} node(s), submitit files in {o.logs.resolve()}")
     fields: dict[str, str] = {}
     try:
@@ -129,12 +135,25 @@ def _probe_executor(o: DoctorOptions) -> Any:
 
     submit = SubmitOptions(nodes=o.nodes or 2, tasks_per_node=1, partition=o.partition, account=o.account,
                            qos=o.qos, constraint=o.constraint, time_min=o.time_min, signal_delay_s=30,
-                           cluster="slurm", threads=1)  # fmt: skip
+                           cluster="slurm", threads=1, container=o.container,
+                           container_runtime=o.container_runtime)  # fmt: skip
     logs = o.logs.resolve()
-    executor = make_executor(submit, logs, submitit_folder=logs, job_name=JOB_NAME)
+    executor = make_executor(submit, logs, submitit_folder=logs, job_name=JOB_NAME, binds=_binds(o, logs))
     if o.gpus_per_node:  # one task per node, holding all of the node's GPUs (not one task per GPU)
         executor.update_parameters(gpus_per_node=o.gpus_per_node)
     return executor
+
+
+def _binds(o: DoctorOptions, logs: Path) -> list[tuple[str, Path]]:
+    """What the probe reads and writes, for --container: a run dir naming a per-node variable is left
+    to the node (a bind of it could not be named here)."""
+    binds = [("--logs", logs)]
+    run_dir = os.path.expanduser(os.path.expandvars(o.run_dir))
+    if "$" not in run_dir:
+        binds.append(("--run-dir", Path(run_dir)))
+    if o.inception_weights:
+        binds.append(("--inception-weights", Path(o.inception_weights)))
+    return binds
 
 
 def _wait_for_reports(job: Any, o: DoctorOptions, fields: dict[str, str],

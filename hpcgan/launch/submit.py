@@ -220,7 +220,7 @@ def submit(o: SubmitOptions) -> tuple[list[Submitted], list[PlannedRun], str | N
     for run in runs:
         run.run_dir.mkdir(parents=True, exist_ok=True)
     jobs_in = [TrainJob(r.config.to_dict(), str(r.run_dir)) for r in runs]
-    jobs = _submit_jobs(executor, jobs_in)
+    jobs = submit_jobs(executor, jobs_in)
     submitted = []
     for run, job in zip(runs, jobs, strict=True):
         logs = [Path(job.paths.stdout), Path(job.paths.stderr)]
@@ -248,7 +248,7 @@ def _no_trace(folder: Path) -> Iterator[None]:
             shutil.rmtree(created, ignore_errors=True)
 
 
-def _submit_jobs(executor: submitit.AutoExecutor, jobs_in: list[Any]) -> list[submitit.Job]:
+def submit_jobs(executor: submitit.AutoExecutor, jobs_in: list[Any]) -> list[submitit.Job]:
     """One job, or several as one SLURM array (each element requeues on its own); sbatch's refusal
     becomes one line."""
     try:
@@ -329,7 +329,7 @@ def submit_eval(o: SubmitOptions) -> tuple[list[SubmittedEval], EvalPlan, str | 
     executor = make_executor(o, plan.run_dir, folder, name, binds)
     jobs_in = [EvalJob(str(plan.run_dir), path.name, o.eval_n, o.split, o.extractor, plan.weights)
                for path in plan.checkpoints]  # fmt: skip
-    jobs = _submit_jobs(executor, jobs_in)
+    jobs = submit_jobs(executor, jobs_in)
     submitted = [SubmittedEval(str(job.job_id), path, [Path(job.paths.stdout), Path(job.paths.stderr)])
                  for path, job in zip(plan.checkpoints, jobs, strict=True)]  # fmt: skip
     write_json(
