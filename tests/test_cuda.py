@@ -2,7 +2,8 @@
 with a CUDA GPU (e.g. `srun --gpus 1 pytest tests/test_cuda.py -rs`); skipped without CUDA.
 
 - bf16 autocast and fp16 with one loss scaler per network, for one preset of each family (every
-  distinct architecture, conditioning, loss and optimizer among the presets, R3GAN's included);
+  distinct architecture, conditioning, loss and optimizer among the presets, R3GAN's included),
+  and r3gan256 and r3gan512 at their own resolution;
 - channels_last and fused Adam with the default config, and auto precision resolving to bf16;
 - a 1-process NCCL group: all_reduce, the object collectives and the FID statistics' all-reduce,
   then the Trainer itself under torchrun on NCCL;
@@ -133,6 +134,22 @@ def test_each_family_trains_in_bf16_and_in_fp16_with_two_scalers(ph32, tmp_path,
         assert_scaler_counted_its_own_steps(state, "g", STEPS * config.optim.g_steps)
     else:
         assert scalers == {"g": None, "d": None} and "loss_scale_g" not in records[-1]
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+@pytest.mark.parametrize("gan", ["r3gan256", "r3gan512"])
+def test_r3gan_presets_train_at_their_own_resolution(tmp_path_factory, tmp_path, gan, precision):
+    """The deepest networks: R1 and R2 through every stage down to 4 px, where fp16 overflows first."""
+    resolution = preset(gan).model.resolution
+    data = tmp_path_factory.mktemp(f"cuda-ph{resolution}") / "shards"
+    run_cli("phantom", data, "--n", "8", "--size", resolution, "--shard-size", "4", "--workers", "2")
+    trainer = train_here(data, tmp_path / "run", gan, f"model.resolution={resolution}", "model.max_width=16",
+                         "train.batch_size=4", "loss.penalty_every=1", f"train.precision={precision}")  # fmt: skip
+    assert trainer.device.type == DEVICE
+    for net in networks(trainer):
+        assert all(torch.isfinite(p).all() for p in net.parameters())
+    records = metrics(tmp_path / "run")
+    assert len(records) == STEPS and all(math.isfinite(r["loss_d"]) and r["penalty"] > 0 for r in records)
 
 
 @pytest.mark.parametrize("gan", ["dcgan64", "r3gan64"])
