@@ -60,6 +60,24 @@ def _have_slurm() -> bool:
     return slurm_info.available() and subprocess.run(["sinfo"], capture_output=True).returncode == 0
 
 
+def test_a_run_started_with_train_continues_as_a_submitted_job(phantoms32, tmp_path):
+    """`hpcgan train` builds its config from the preset (optim.finetune_from is the int 0 there); a
+    submitted job rebuilds it from the saved dict (0.0), which hashes apart: the job must still resume."""
+    run_dir = tmp_path / "run"
+    run_cli("train", "--gan", "dcgan64", "--data", phantoms32, "--run-dir", run_dir, *TINY32, "train.steps=3",
+            threads=1)  # fmt: skip
+    run_cli("submit", "--cluster", "local", "--gan", "dcgan64", "--data", phantoms32, "--run-dir", run_dir,
+            "--time", "5", *TINY32, "train.steps=6", threads=1)  # fmt: skip
+    done = run_dir / "checkpoints" / "step-0000006.json"
+    deadline = time.time() + 240
+    while not done.exists() and time.time() < deadline:
+        time.sleep(1)
+    starts = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    starts = [e for e in starts if e["event"] == "start"]
+    assert done.exists(), "".join(log.read_text()[-400:] for log in (run_dir / "slurm").glob("*.err"))
+    assert [e["step"] for e in starts] == [0, 3]  # resumed at step 3, not refused nor restarted
+
+
 def test_bad_submissions_fail_in_one_line_before_anything_is_submitted(phantoms32, tmp_path):
     base = ["submit", "--cluster", "local", "--run-dir", tmp_path / "r", *TINY32]
     cases = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import warnings
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -59,9 +60,12 @@ class Checkpointer:
 
         rank0_decides(prepare_on_rank0)
 
-    def resume_state(self, resume: str, config_hash: str) -> tuple[Path, dict[str, Any]] | None:
+    def resume_state(
+        self, resume: str, config_hash: str, accepted: Collection[str] = ()
+    ) -> tuple[Path, dict[str, Any]] | None:
         """The checkpoint to resume from (`auto`: the newest valid one, `none`, or a file) and its
-        state, checked against this run's configuration; None for a fresh start."""
+        state, checked against this run's configuration (`config_hash`, or one of the `accepted`
+        spellings of it); None for a fresh start."""
         if resume == "none":
             return None
         if resume == "auto":
@@ -74,7 +78,7 @@ class Checkpointer:
         else:
             path = Path(resume)
         state = load_checkpoint(path)
-        if state["config_hash"] != config_hash:
+        if state["config_hash"] != config_hash and state["config_hash"] not in accepted:
             raise UserError(f"{path}: saved with another configuration (hash {state['config_hash']}, this run "
                             f"{config_hash}); use a new --run-dir or the same settings")  # fmt: skip
         self.last_saved, self.rollback_path = int(state["step"]), path

@@ -184,14 +184,23 @@ class RunConfig:
 
     def hash(self) -> str:
         """What must match for an exact resume: everything but the step count and cadences."""
-        d = self.to_dict()
-        d["train"] = {k: v for k, v in d["train"].items() if k not in NOT_HASHED_TRAIN_KEYS}
-        for name, defaults in LATER_KEYS.items():
-            d[name] = {k: v for k, v in d[name].items() if k not in defaults or defaults[k] != v}
-        d.pop("checkpoint")
-        d.pop("guard")  # its effect (LR scale, reseeds) is in the checkpoint's guard state
-        d.pop("eval")  # measures, changes nothing
-        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+        return _digest(self.to_dict())
+
+    def accepted_hashes(self) -> set[str]:
+        """The hashes a checkpoint of this same configuration may carry. A float key whose default is
+        an int (optim.finetune_from = 0) hashes as 0 in a config built from a preset (`hpcgan train`)
+        and as 0.0 in one rebuilt from its saved dict (a SLURM job's): a run started one way resumes
+        the other. hash() itself stays as it was, so the runs on disk keep theirs."""
+        as_floats = RunConfig.from_dict(self.to_dict()).to_dict()
+        as_defaults = RunConfig.from_dict(self.to_dict()).to_dict()
+        for dotted, default in flatten(RunConfig().to_dict()):
+            *path, name = dotted.split(".")
+            table = as_defaults
+            for part in path:
+                table = table[part]
+            if type(default) is int and isinstance(table[name], float) and table[name] == default:
+                table[name] = default
+        return {self.hash(), _digest(as_floats), _digest(as_defaults)}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> RunConfig:
@@ -199,3 +208,15 @@ class RunConfig:
         for dotted, value in flatten(d):
             set_field(config, dotted, value)
         return config
+
+
+def _digest(d: dict[str, Any]) -> str:
+    """RunConfig.hash of a config's dict."""
+    d = dict(d)  # the sections below are replaced, never edited: the caller's dict stays whole
+    d["train"] = {k: v for k, v in d["train"].items() if k not in NOT_HASHED_TRAIN_KEYS}
+    for name, defaults in LATER_KEYS.items():
+        d[name] = {k: v for k, v in d[name].items() if k not in defaults or defaults[k] != v}
+    d.pop("checkpoint")
+    d.pop("guard")  # its effect (LR scale, reseeds) is in the checkpoint's guard state
+    d.pop("eval")  # measures, changes nothing
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -113,7 +113,7 @@ class Trainer:
         self._hold()
         self.checkpointer = Checkpointer(self.run_dir, c.checkpoint.every, c.checkpoint.keep)
         self.checkpointer.prepare(resume, overwrite)
-        found = self.checkpointer.resume_state(resume, c.hash())
+        found = self.checkpointer.resume_state(resume, c.hash(), c.accepted_hashes())
         self.resumed_from = found[0] if found else None
         if found:
             self._load_state(found[1])
