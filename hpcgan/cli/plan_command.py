@@ -141,7 +141,7 @@ def plan_table(plan: cp.Plan, title: str) -> Table:
          f"the loader deals shards to {s.gpus} ranks; x {s.workers} workers: hpcgan shard --shard-size "
          f"{p.shard_size_images} for {s.dataset_images:,} images"),
         ("checkpoint", f"{cp.human_bytes(p.checkpoint_bytes)}, written in {cp.human_seconds(p.checkpoint_write_s)}",
-         "projected", f"G, EMA G, D and Adam's 2 moments each in fp32 (bytes/parameter measured by saving one); "
+         "projected", f"G, EMA G, D and the optimizer's moments in fp32, counted from the parameters; "
          f"{f.g_params / 1e6:.1f} M + {f.d_params / 1e6:.1f} M parameters at {s.fs_gb_s:g} GB/s"),
         ("FID-50k", f"{cp.human_seconds(p.fid_seconds_cached)} ({cp.human_seconds(p.fid_seconds)} the first time)",
          "projected", f"50k x (G forward + Inception {plan.inception_flops / 1e9:.3g} GFLOP, counted) over {s.gpus} "

@@ -1,10 +1,9 @@
-"""What `hpcgan plan` measures on this machine rather than assumes: the Inception network's FLOPs, the
-bytes a checkpoint takes per parameter, and (--measure) the preset's real training speed on this CPU."""
+"""What `hpcgan plan` measures on this machine rather than assumes: the Inception network's FLOPs and
+(--measure) the preset's real training speed on this CPU."""
 
 from __future__ import annotations
 
 import functools
-import io
 import time
 from dataclasses import dataclass
 
@@ -12,57 +11,18 @@ import torch
 
 from hpcgan.eval.inception import FIDInceptionV3
 from hpcgan.launch.capacity_plan import Plan, PlanSettings
+from hpcgan.train.checkpoint_size import checkpoint_bytes
 from hpcgan.train.config import networks_for
 from hpcgan.train.config_schema import RunConfig
-from hpcgan.train.ema_generator import EmaGenerator
 from hpcgan.train.fake_labels import FakeLabels
 from hpcgan.train.gan_steps import discriminator_loss, generator_loss
 from hpcgan.train.optimizers import make_optimizer
-from hpcgan.train.presets import r3gan
 from hpcgan.train.step_flops import count_flops, training_flops
 
 
 def inception_flops(resolution: int) -> float:
     """FLOPs of FID's Inception on one grey image of `resolution` px (resized to 299 inside)."""
     return count_flops(lambda: FIDInceptionV3()(torch.zeros(1, 1, resolution, resolution, dtype=torch.uint8)))
-
-
-@dataclass(frozen=True)
-class CheckpointLayout:
-    """Bytes a checkpoint holds per parameter of G and per parameter of D, measured by saving one."""
-
-    per_g_param: float
-    per_d_param: float
-
-    def size(self, g_params: int, d_params: int) -> float:
-        return self.per_g_param * g_params + self.per_d_param * d_params
-
-
-def checkpoint_layout() -> CheckpointLayout:
-    """torch.save of what the trainer's checkpoint holds for the networks (G, D, the EMA G, Adam's two
-    moments per network after a step), for a small r3gan, split by network. Everything else in a
-    checkpoint (RNG states, loader position, config) is a few kB whatever the size."""
-    config = r3gan(32)
-    config.model.g_width = config.model.d_width = 32
-    g, d = networks_for(config, 0)
-    ema = EmaGenerator(config.train, g, torch.device("cpu"))
-    optimizers = {}
-    for name, net in (("g", g), ("d", d)):
-        optimizer = make_optimizer(config.optim, net, name)
-        for p in net.parameters():
-            p.grad = torch.zeros_like(p)
-        optimizer.step()  # Adam's moments exist once it has stepped
-        optimizers[name] = optimizer
-
-    def saved(state: dict) -> int:
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        return buffer.tell()
-
-    g_bytes = saved({"g": g.state_dict(), "ema": ema.state_dict(), "opt_g": optimizers["g"].state_dict()})
-    d_bytes = saved({"d": d.state_dict(), "opt_d": optimizers["d"].state_dict()})
-    return CheckpointLayout(g_bytes / sum(p.numel() for p in g.parameters()),
-                            d_bytes / sum(p.numel() for p in d.parameters()))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -109,16 +69,10 @@ def _inception_flops() -> float:
     return inception_flops(299)
 
 
-@functools.cache
-def _checkpoint_layout() -> CheckpointLayout:
-    return checkpoint_layout()
-
-
 def plan_for(config: RunConfig, settings: PlanSettings) -> Plan:
     """The plan for `config` on `settings`: the preset's FLOPs counted, Inception's counted, the
-    checkpoint's bytes per parameter measured (both once per process)."""
+    checkpoint's size from the parameters (hpcgan/train/checkpoint_size.py)."""
     settings.check()
     flops = training_flops(config)
-    layout = _checkpoint_layout()
     return Plan(settings, flops, config.model.resolution, _inception_flops(),
-                layout.size(flops.g_params, flops.d_params))  # fmt: skip
+                checkpoint_bytes(config, flops.g_params, flops.d_params))  # fmt: skip

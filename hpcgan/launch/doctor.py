@@ -49,20 +49,12 @@ class DoctorOptions:
 
 
 def checkpoint_size(gan: str) -> tuple[int, int]:
-    """(bytes of one checkpoint of preset `gan`, its checkpoint.keep): G, D, the EMA G and the
-    optimizer moments in fp32, from the parameter count (networks built on the meta device: no memory)."""
-    import torch
-
-    from hpcgan.train.config import networks_for
+    """(bytes of one checkpoint of preset `gan`, its checkpoint.keep)."""
+    from hpcgan.train.checkpoint_size import checkpoint_bytes, parameter_counts
     from hpcgan.train.presets import preset
 
     config = preset(gan)
-    with torch.device("meta"):
-        g, d = networks_for(config, 2 if config.model.conditional != "none" else 0)
-    params_g, params_d = (sum(p.numel() for p in net.parameters()) for net in (g, d))
-    moments = 2 if config.optim.name == "adam" else 1  # Adam: exp_avg, exp_avg_sq; RMSprop: square_avg
-    ema = params_g if config.train.ema > 0 else 0
-    return 4 * ((1 + moments) * (params_g + params_d) + ema), config.checkpoint.keep
+    return checkpoint_bytes(config, *parameter_counts(config)), config.checkpoint.keep
 
 
 def check_options(o: DoctorOptions) -> None:
