@@ -20,6 +20,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from hpcgan.launch.capacity_plan import ring_allreduce_bytes
+
 TOKEN_PREFIX = ".hpcgan-doctor-"
 RENDEZVOUS_TIMEOUT_S = 90
 CLOCK_ROUNDS = 5
@@ -133,7 +135,7 @@ def timed_allreduce(device: str) -> dict[str, Any]:
     seconds = (time.perf_counter() - start) / ALLREDUCE_ITERS[device]
     seconds = max(gathered for gathered in _gather(seconds))  # the slowest rank sets the pace
     return {"backend": "nccl" if device == "cuda" else "gloo", "bytes": nbytes, "seconds": seconds,
-            "busbw_gbs": 2 * (n - 1) / n * nbytes / seconds / 1e9}  # fmt: skip
+            "busbw_gbs": ring_allreduce_bytes(nbytes, n) / seconds / 1e9}  # fmt: skip
 
 
 def _gather(value: Any) -> list[Any]:
