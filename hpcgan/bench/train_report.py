@@ -13,13 +13,11 @@ from rich.table import Table
 
 from hpcgan.bench.train_setup import Variant
 from hpcgan.console import console
+from hpcgan.launch.capacity_plan_calibration import STYLEGAN2_ADA_SEC_PER_KIMG  # V100 s/kimg, as the plan's
 from hpcgan.train.config import RunConfig
 
 TARGETS = {"overhead": 0.95, "speedup": 1.3}  # ours / plain: at most 5% slower; then 30% faster
 
-# stylegan2-ada-pytorch's README, "Expected training time" on NVIDIA V100s: sec/kimg (seconds per
-# thousand real images shown to D), the low end of each range, at its --cfg=auto batch (below).
-STYLEGAN2_ADA_SEC_PER_KIMG = {256: {1: 21.6, 8: 4.4}, 512: {1: 72.5, 8: 9.5}}  # px -> {GPUs: s/kimg}
 KIMG_NOTE_CPU = "sec/kimg at 256 and 512 px, beside stylegan2-ada's table, needs CUDA: not measured on CPU"
 
 
