@@ -4,7 +4,10 @@ cannot start within --timeout, and bad input as one line."""
 
 import json
 import os
+import re
+import shutil
 import subprocess
+from pathlib import Path
 
 from tests.conftest import REPO, assert_one_line_error, run_cli
 from tests.slurm_cluster import sh, stand_in_apptainer, wait_for
@@ -111,5 +114,11 @@ def test_bad_input_is_one_line(slurm, tmp_path):
     assert_one_line_error(doctor("--here", "--container", "docker://x"), "start it inside the image instead")
     no_slurm = {"PATH": str(tmp_path)}  # python runs by its full path; sbatch is nowhere
     assert_one_line_error(doctor(*logs, env=no_slurm), "sbatch is not on PATH")
+    elsewhere = tmp_path / "etc"  # the cluster's config, with slurmctld on a port where none listens
+    shutil.copytree(Path(os.environ["SLURM_CONF"]).parent, elsewhere)
+    conf = elsewhere / "slurm.conf"
+    conf.write_text(re.sub(r"(?m)^SlurmctldPort=.*$", "SlurmctldPort=1", conf.read_text()))
+    down = doctor(*logs, env={"SLURM_CONF": str(conf)})
+    assert down.returncode == 1 and down.stdout.split()[:3] == ["fail", "SLURM", "reachable"], down.stdout + down.stderr
     assert not (tmp_path / "logs").exists()  # nothing was submitted
     assert os.environ.get("SLURM_CONF")

@@ -19,7 +19,7 @@ from typing import Any
 from hpcgan.errors import UserError
 from hpcgan.launch import slurm_info
 from hpcgan.launch.doctor_checks import TOKEN_PREFIX, NodeProbe, probe
-from hpcgan.launch.doctor_cluster import cluster_checks
+from hpcgan.launch.doctor_cluster import cluster_checks, reachable_check
 from hpcgan.launch.doctor_nodes import Expected, node_checks
 from hpcgan.launch.doctor_report import Check
 from hpcgan.launch.submit_checks import check_container, check_text
@@ -88,6 +88,8 @@ def run_doctor(o: DoctorOptions, say: Callable[[str], None] = print) -> list[Che
     if not o.here:
         if not slurm_info.available():
             raise UserError("sbatch is not on PATH (is this a SLURM login node? --here checks this machine only)")
+        if slurm_info.ping() is None:  # nothing else can be asked, and no probe submitted
+            return [reachable_check(None, {})]
         o.nodes = 2 if o.nodes is None else o.nodes
         executor = _probe_executor(o)  # the partition and the node count are checked here
     size, keep = checkpoint_size(o.gan)  # an unknown --gan too: all before anything is submitted
